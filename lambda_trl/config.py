@@ -1,0 +1,116 @@
+import math
+import warnings
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+from .weighting import FIXED_TOKEN_PREFERENCES
+
+
+TOKEN_PREFERENCES = ("lambda", *FIXED_TOKEN_PREFERENCES)
+
+
+@dataclass
+class LambdaGRPOConfig(GRPOConfig):
+    r"""
+    Configuration class for [`LambdaGRPOTrainer`] (λ-GRPO, https://huggingface.co/papers/2510.06870).
+
+    Inherits every parameter of `trl.GRPOConfig`. The loss is always the paper's unified token-mean objective (TRL's
+    `loss_type="dapo"` normalizer, $1/\sum_i |o_i|$ over the optimizer batch) with a per-completion weight $f(o_i)$
+    chosen by `token_preference`; pick the GRPO/DAPO/Dr. GRPO baselines there rather than through `loss_type`.
+
+    Parameters:
+        token_preference (`str`, *optional*, defaults to `"lambda"`):
+            Weight f(o_i): `"lambda"` (learnable, G·softmax(h^λ)), `"grpo"` (μ/|o_i|), `"dapo"` (1) or `"dr_grpo"` (μ).
+        lambda_init (`float`, *optional*, defaults to `0.0`):
+            Initial λ. λ = 0 weighs all completions equally (DAPO); λ > 0 prefers long and λ < 0 short completions.
+        learn_lambda (`bool`, *optional*, defaults to `True`):
+            Train λ jointly with the policy. `False` keeps λ at `lambda_init` (fixed-λ ablations).
+        lambda_learning_rate (`float`, *optional*, defaults to `0.1`):
+            Learning rate of λ (paper: 1e-1).
+        lambda_optimizer (`str`, *optional*, defaults to `"sgd"`):
+            Update rule of λ: `"sgd"` (paper: plain SGD, no momentum, no weight decay) or `"adamw"` (weight decay 0).
+        lambda_lr_follows_schedule (`bool`, *optional*, defaults to `False`):
+            Let the model's learning-rate schedule (warm-up, decay) scale λ's learning rate too.
+        reducer (`float`, *optional*, defaults to `1/9`):
+            r in h_i = 1 + r·z_i. Paper presets: 1/30 (conservative), 1/15 (moderate), 1/9 (aggressive, used in §3).
+    """
+
+    token_preference: str = field(
+        default="lambda",
+        metadata={
+            "help": "Per-completion weight f(o_i) of the unified objective: 'lambda' (learnable G·softmax(h^λ)), "
+            "'grpo' (μ/|o_i|), 'dapo' (1) or 'dr_grpo' (μ).",
+            "choices": list(TOKEN_PREFERENCES),
+        },
+    )
+    lambda_init: float = field(
+        default=0.0,
+        metadata={"help": "Initial λ. 0 weighs completions equally; >0 prefers long, <0 short completions."},
+    )
+    learn_lambda: bool = field(
+        default=True,
+        metadata={"help": "Train λ jointly with the policy; False keeps λ fixed at `lambda_init`."},
+    )
+    lambda_learning_rate: float = field(default=0.1, metadata={"help": "Learning rate of λ (paper: 1e-1)."})
+    lambda_optimizer: str = field(
+        default="sgd",
+        metadata={
+            "help": "Update rule of λ: 'sgd' (paper: plain SGD, no momentum) or 'adamw'. Weight decay is always 0.",
+            "choices": ["sgd", "adamw"],
+        },
+    )
+    lambda_lr_follows_schedule: bool = field(
+        default=False,
+        metadata={"help": "Let the model's learning-rate schedule (warm-up, decay) scale λ's learning rate too."},
+    )
+    reducer: float = field(
+        default=1 / 9,
+        metadata={
+            "help": "r in h_i = 1 + r·z_i (> 0). Paper presets: 1/30 conservative, 1/15 moderate, 1/9 aggressive."
+        },
+    )
+
+    def __post_init__(self):
+        if self.token_preference not in TOKEN_PREFERENCES:
+            raise ValueError(
+                f"token_preference={self.token_preference!r} is not supported; choose one of {list(TOKEN_PREFERENCES)}."
+            )
+        if not (math.isfinite(self.reducer) and self.reducer > 0):
+            raise ValueError(f"reducer must be a finite number > 0 (paper: 1/9), got {self.reducer}.")
+        if not math.isfinite(self.lambda_init):
+            raise ValueError(f"lambda_init must be finite, got {self.lambda_init}.")
+        if not (math.isfinite(self.lambda_learning_rate) and self.lambda_learning_rate > 0):
+            raise ValueError(f"lambda_learning_rate must be > 0 (paper: 0.1), got {self.lambda_learning_rate}.")
+        if self.lambda_optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"lambda_optimizer must be 'sgd' or 'adamw', got {self.lambda_optimizer!r}.")
+        if self.loss_type != "dapo":
+            raise ValueError(
+                f"loss_type={self.loss_type!r} conflicts with λ-GRPO's aggregation, which is always the unified "
+                "token-mean (TRL's 'dapo' normalizer) weighted by f(o_i). Leave loss_type at 'dapo' and choose the "
+                "baseline with `token_preference` ('grpo', 'dapo', 'dr_grpo' or 'lambda'), or use trl.GRPOTrainer."
+            )
+        if self.importance_sampling_level != "token":
+            raise ValueError(
+                f"importance_sampling_level={self.importance_sampling_level!r} is not supported: λ-GRPO's objective "
+                "(Eq. 7) clips per-token ratios. Set importance_sampling_level='token'."
+            )
+        if self.use_liger_kernel:
+            raise ValueError(
+                "use_liger_kernel=True is not supported by LambdaGRPOTrainer: the λ weights enter through TRL's own "
+                "loss, which the Liger path does not use. Set use_liger_kernel=False."
+            )
+        if self.fp16:
+            raise ValueError(
+                "fp16=True is not supported: λ lives outside the model and its gradient would stay loss-scaled by "
+                "the fp16 GradScaler. Use bf16=True (or full precision)."
+            )
+        super().__post_init__()
+        group_size = self.num_generations
+        if self.token_preference == "lambda" and self.reducer * (group_size - 1) / math.sqrt(group_size) >= 1:
+            warnings.warn(
+                f"With reducer={self.reducer:.4g} and num_generations={group_size}, the shortest completion of a "
+                "group can reach h = 1 + r·z <= 0, where h is floored (weighting.MIN_NORMALIZED_LENGTH). Use a "
+                "smaller reducer to keep every h positive.",
+                stacklevel=2,
+            )

@@ -1,0 +1,52 @@
+"""Tiny random models and a character tokenizer, built offline for the tests (no Hub access)."""
+
+import string
+
+import torch
+from datasets import Dataset
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+
+CHARACTERS = string.digits + "+-=ab "
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    vocab = {token: i for i, token in enumerate(["<pad>", "<eos>", *CHARACTERS])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<pad>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>")
+
+
+def tiny_model(tokenizer, seed: int = 0) -> Qwen2ForCausalLM:
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    model = Qwen2ForCausalLM(config)
+    # A random model emits EOS with probability ~1/vocab per token; a larger EOS logit gives varied lengths.
+    with torch.no_grad():
+        model.lm_head.weight[tokenizer.eos_token_id] *= 3
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def sum_dataset(n: int = 16) -> Dataset:
+    return Dataset.from_dict({"prompt": [f"{i % 7}+{i % 5}=" for i in range(n)]})
+
+
+def count_a_reward(completions, **kwargs) -> list[float]:
+    """Rewards completions for containing 'a': a signal that varies within a group."""
+    return [float(completion.count("a")) for completion in completions]
