@@ -50,3 +50,39 @@ def sum_dataset(n: int = 16) -> Dataset:
 def count_a_reward(completions, **kwargs) -> list[float]:
     """Rewards completions for containing 'a': a signal that varies within a group."""
     return [float(completion.count("a")) for completion in completions]
+
+
+def tiny_config(output_dir, **overrides):
+    """A CPU config small enough for a training step in well under a second."""
+    from lambda_trl import LambdaGRPOConfig
+
+    defaults = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=12,
+        max_steps=3,
+        logging_steps=1,
+        learning_rate=1e-3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        seed=0,
+        temperature=1.0,
+        bf16=False,
+        disable_tqdm=True,
+    )
+    return LambdaGRPOConfig(**{**defaults, **overrides})
+
+
+def tiny_trainer(output_dir, trainer_class=None, model=None, **overrides):
+    from lambda_trl import LambdaGRPOTrainer
+
+    tokenizer = tiny_tokenizer()
+    return (trainer_class or LambdaGRPOTrainer)(
+        model=model if model is not None else tiny_model(tokenizer),
+        reward_funcs=count_a_reward,
+        args=tiny_config(output_dir, **overrides),
+        train_dataset=sum_dataset(),
+        processing_class=tokenizer,
+    )

@@ -1,0 +1,174 @@
+"""The trainer's loss on a fixed batch against TRL's built-in loss types and the paper's equations computed directly."""
+
+import pytest
+import torch
+from reference import closed_form_lambda_gradient, reference_weights
+from tiny import sum_dataset, tiny_model, tiny_tokenizer
+from trl import GRPOConfig, GRPOTrainer
+
+from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
+
+
+PROMPT_LENGTH = 3
+
+
+def build_trainer(trainer_class, config_class, tmp_path, **overrides):
+    tokenizer = tiny_tokenizer()
+    args = config_class(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=16,
+        report_to=[],
+        use_cpu=True,
+        temperature=1.0,
+        bf16=False,  # exact float32 on CPU, so the direct computations below agree to 1e-6
+        **overrides,
+    )
+    trainer = trainer_class(
+        model=tiny_model(tokenizer),
+        reward_funcs=lambda completions, **kwargs: [0.0] * len(completions),
+        args=args,
+        train_dataset=sum_dataset(),
+        processing_class=tokenizer,
+    )
+    trainer.current_gradient_accumulation_steps = 1
+    trainer.model.train()
+    return trainer
+
+
+def fixed_batch(lengths, advantages, group_size, permutation=None, vocab_size=18, seed=0):
+    """A generation batch as TRL hands it to the loss, groups contiguous then shuffled by `permutation`."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor(lengths)
+    batch_size, max_length = len(lengths), int(lengths.max())
+    index = torch.arange(batch_size)
+    batch = {
+        "prompt_ids": torch.randint(2, vocab_size, (batch_size, PROMPT_LENGTH), generator=generator),
+        "prompt_mask": torch.ones(batch_size, PROMPT_LENGTH, dtype=torch.long),
+        "completion_ids": torch.randint(2, vocab_size, (batch_size, max_length), generator=generator),
+        "completion_mask": (torch.arange(max_length)[None, :] < lengths[:, None]).long(),
+        "advantages": torch.tensor(advantages, dtype=torch.float32),
+        "group_lengths": lengths.float().view(-1, group_size)[index // group_size],
+        "group_position": index % group_size,
+    }
+    batch["num_items_in_batch"] = batch["completion_mask"].sum()
+    if permutation is not None:
+        batch = {k: v if v.dim() == 0 else v[permutation] for k, v in batch.items()}
+    return batch
+
+
+def loss_and_gradients(trainer, batch):
+    trainer.model.zero_grad()
+    loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
+
+
+def independent_copy(model):
+    """A fresh model with the same weights: the prepared one's forward is wrapped by accelerate and TRL."""
+    copy = tiny_model(tiny_tokenizer())
+    copy.load_state_dict(model.state_dict())
+    return copy
+
+
+def completion_logps(model, batch):
+    """Per-token log-probs computed here, independently of TRL's helpers."""
+    input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, PROMPT_LENGTH - 1 : -1]
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, batch["completion_ids"].unsqueeze(-1)).squeeze(-1)
+
+
+def unified_objective_loss(model, batch, weights, epsilon=0.2):
+    """-J of Eq. 7: -(1/Σ|o|) Σ_i f_i Σ_t min(r Â, clip(r) Â), on-policy (r = exp(logp - logp.detach()))."""
+    logps = completion_logps(model, batch)
+    ratio = torch.exp(logps - logps.detach())
+    advantages = batch["advantages"].unsqueeze(1)
+    surrogate = torch.min(ratio * advantages, ratio.clamp(1 - epsilon, 1 + epsilon) * advantages)
+    mask = batch["completion_mask"]
+    per_completion = (surrogate * mask).sum(dim=1)
+    return -(weights * per_completion).sum() / mask.sum()
+
+
+def assert_same(first, second, atol=1e-6):
+    loss_a, grads_a = first
+    loss_b, grads_b = second
+    torch.testing.assert_close(loss_a, loss_b, atol=atol, rtol=0)
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], atol=atol, rtol=0, msg=name)
+
+
+LENGTHS_TWO_GROUPS = [3, 9, 14, 6, 2, 16, 5, 11]
+ADVANTAGES_TWO_GROUPS = [1.2, -0.4, -1.1, 0.3, 0.9, -1.3, 0.1, 0.3]
+SHUFFLE = torch.tensor([5, 2, 7, 0, 3, 6, 1, 4])
+
+
+def test_dapo_scheme_equals_trl_dapo(tmp_path):
+    ours = build_trainer(LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, token_preference="dapo")
+    trl = build_trainer(GRPOTrainer, GRPOConfig, tmp_path, loss_type="dapo")
+    batch = fixed_batch(LENGTHS_TWO_GROUPS, ADVANTAGES_TWO_GROUPS, 4, SHUFFLE)
+    assert_same(loss_and_gradients(ours, batch), loss_and_gradients(trl, batch))
+
+
+def test_frozen_lambda_zero_equals_trl_dapo(tmp_path):
+    ours = build_trainer(LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, lambda_init=0.0, learn_lambda=False)
+    trl = build_trainer(GRPOTrainer, GRPOConfig, tmp_path, loss_type="dapo")
+    batch = fixed_batch(LENGTHS_TWO_GROUPS, ADVANTAGES_TWO_GROUPS, 4, SHUFFLE)
+    assert_same(loss_and_gradients(ours, batch), loss_and_gradients(trl, batch))
+
+
+def test_grpo_scheme_equals_trl_grpo_on_one_group(tmp_path):
+    # On one group Σ|o_i| = Gμ, so (1/Σ|o|) Σ (μ/|o_i|) L_i = (1/G) Σ L_i/|o_i|: TRL's per-sequence mean. Across groups
+    # of different mean length the unified normalizer weighs each group by its μ, TRL's `grpo` weighs groups equally.
+    ours = build_trainer(LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, token_preference="grpo")
+    trl = build_trainer(GRPOTrainer, GRPOConfig, tmp_path, loss_type="grpo")
+    batch = fixed_batch([3, 9, 14, 6], [1.2, -0.4, -1.1, 0.3], 4, torch.tensor([2, 0, 3, 1]))
+    assert_same(loss_and_gradients(ours, batch), loss_and_gradients(trl, batch))
+
+    two_groups = fixed_batch(LENGTHS_TWO_GROUPS, ADVANTAGES_TWO_GROUPS, 4, SHUFFLE)
+    _, ours_gradients = loss_and_gradients(ours, two_groups)
+    _, trl_gradients = loss_and_gradients(trl, two_groups)
+    difference = max((ours_gradients[n] - trl_gradients[n]).abs().max() for n in ours_gradients)
+    assert difference > 1e-4
+
+
+def test_dr_grpo_scheme_equals_eq_6(tmp_path):
+    ours = build_trainer(LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, token_preference="dr_grpo")
+    batch = fixed_batch([3, 9, 14, 6], [1.2, -0.4, -1.1, 0.3], 4)
+    direct_model = independent_copy(ours.model)
+    # Eq. 6 for one group: -(1/G) Σ_i Σ_t min(r Â, clip(r) Â)
+    logps = completion_logps(direct_model, batch)
+    ratio = torch.exp(logps - logps.detach())
+    advantages = batch["advantages"].unsqueeze(1)
+    surrogate = torch.min(ratio * advantages, ratio.clamp(0.8, 1.2) * advantages)
+    direct_loss = -(surrogate * batch["completion_mask"]).sum() / 4
+    direct_loss.backward()
+    direct = (direct_loss.detach(), {n: p.grad.clone() for n, p in direct_model.named_parameters()})
+    assert_same(loss_and_gradients(ours, batch), direct)
+
+
+@pytest.mark.parametrize("lam", [-1.7, 0.7, 4.0])
+def test_lambda_scheme_equals_eq_7_on_shuffled_groups(tmp_path, lam):
+    ours = build_trainer(LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, lambda_init=lam, learn_lambda=False)
+    batch = fixed_batch(LENGTHS_TWO_GROUPS, ADVANTAGES_TWO_GROUPS, 4, SHUFFLE)
+    weights = torch.tensor(
+        [w for group in (LENGTHS_TWO_GROUPS[:4], LENGTHS_TWO_GROUPS[4:]) for w in reference_weights(group, lam)]
+    )[SHUFFLE]
+    direct_model = independent_copy(ours.model)
+    direct_loss = unified_objective_loss(direct_model, batch, weights)
+    direct_loss.backward()
+    direct = (direct_loss.detach(), {n: p.grad.clone() for n, p in direct_model.named_parameters()})
+    assert_same(loss_and_gradients(ours, batch), direct)
+
+
+def test_trainer_lambda_gradient_equals_eq_20(tmp_path):
+    lam = 0.8
+    ours = build_trainer(LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, lambda_init=lam)
+    lengths, advantages = [3, 9, 14, 6], [1.2, -0.4, -1.1, 0.3]
+    batch = fixed_batch(lengths, advantages, 4, torch.tensor([1, 3, 0, 2]))
+    ours.compute_loss(ours.model, batch).backward()
+    # On-policy r = 1, so L_i = Σ_t Â_i = |o_i| Â_i; TRL's loss is -J.
+    objective_terms = [length * advantage for length, advantage in zip(lengths, advantages)]
+    expected = -closed_form_lambda_gradient(lengths, objective_terms, lam, 1 / 9)
+    assert ours.token_preference_lambda.grad.item() == pytest.approx(expected, rel=1e-5)
