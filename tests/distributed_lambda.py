@@ -1,0 +1,66 @@
+"""Trains λ-GRPO for a few steps and writes λ's trajectory; run under `torchrun` (N processes) or plain python (1).
+
+Completions come from a scripted rollout that depends only on the prompt and the completion's index in its group,
+so one process with the whole global batch sees exactly the completions that N processes see between them.
+"""
+
+import json
+import os
+import sys
+import zlib
+
+import torch
+from tiny import CHARACTERS, count_a_reward, sum_dataset, tiny_config, tiny_model, tiny_tokenizer
+
+from lambda_trl import LambdaGRPOTrainer
+
+
+GROUP_SIZE = 4
+GLOBAL_BATCH = 16
+
+
+def scripted_rollout(prompts, trainer):
+    tokenizer = trainer.processing_class
+    seen = {}
+    prompt_ids, completion_ids = [], []
+    for prompt in prompts:
+        index = seen.get(prompt, 0)
+        seen[prompt] = index + 1
+        key = zlib.crc32(f"{prompt}|{index}".encode())
+        length = 2 + key % 9
+        text = "".join(CHARACTERS[(key >> (3 * i)) % len(CHARACTERS)] for i in range(length))
+        prompt_ids.append(tokenizer(prompt)["input_ids"])
+        completion_ids.append(tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])
+    return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": [[0.0] * len(c) for c in completion_ids]}
+
+
+def main(output_dir: str):
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    tokenizer = tiny_tokenizer()
+    trainer = LambdaGRPOTrainer(
+        model=tiny_model(tokenizer),
+        reward_funcs=count_a_reward,
+        args=tiny_config(
+            output_dir, max_steps=3, per_device_train_batch_size=GLOBAL_BATCH // world_size, num_generations=GROUP_SIZE
+        ),
+        train_dataset=sum_dataset(),
+        processing_class=tokenizer,
+        rollout_func=scripted_rollout,
+    )
+    trainer.train()
+    rank = trainer.accelerator.process_index
+    history = [(e["lambda/value"], e["lambda/grad"]) for e in trainer.state.log_history if "lambda/grad" in e]
+    result = {
+        "world_size": trainer.accelerator.num_processes,
+        "lambda": trainer.token_preference_lambda.item(),
+        "lambda_bits": trainer.token_preference_lambda.detach().double().item().hex(),
+        "history": history,
+        "model_checksum": sum(p.detach().double().sum().item() for p in trainer.model.parameters()),
+    }
+    with open(os.path.join(output_dir, f"result-{world_size}-rank{rank}.json"), "w") as f:
+        json.dump(result, f)
+    torch.distributed.destroy_process_group() if torch.distributed.is_initialized() else None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
