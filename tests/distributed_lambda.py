@@ -31,7 +31,11 @@ def scripted_rollout(prompts, trainer):
         text = "".join(CHARACTERS[(key >> (3 * i)) % len(CHARACTERS)] for i in range(length))
         prompt_ids.append(tokenizer(prompt)["input_ids"])
         completion_ids.append(tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])
-    return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": [[0.0] * len(c) for c in completion_ids]}
+    return {
+        "prompt_ids": prompt_ids,
+        "completion_ids": completion_ids,
+        "logprobs": [[0.0] * len(c) for c in completion_ids],
+    }
 
 
 def main(output_dir: str):

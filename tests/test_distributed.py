@@ -27,7 +27,15 @@ def run(command, output_dir):
 
 
 def test_two_processes_agree_with_each_other_and_with_one_process(tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port())]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+    ]
     run(torchrun + ["distributed_lambda.py"], tmp_path)
     run([sys.executable, "distributed_lambda.py"], tmp_path)
     rank0, rank1, single = (

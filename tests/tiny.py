@@ -52,10 +52,8 @@ def count_a_reward(completions, **kwargs) -> list[float]:
     return [float(completion.count("a")) for completion in completions]
 
 
-def tiny_config(output_dir, **overrides):
-    """A CPU config small enough for a training step in well under a second."""
-    from lambda_trl import LambdaGRPOConfig
-
+def tiny_config_fields(output_dir, **overrides) -> dict:
+    """GRPOConfig fields of a CPU run small enough for a training step in well under a second."""
     defaults = dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=8,
@@ -72,7 +70,13 @@ def tiny_config(output_dir, **overrides):
         bf16=False,
         disable_tqdm=True,
     )
-    return LambdaGRPOConfig(**{**defaults, **overrides})
+    return {**defaults, **overrides}
+
+
+def tiny_config(output_dir, **overrides):
+    from lambda_trl import LambdaGRPOConfig
+
+    return LambdaGRPOConfig(**tiny_config_fields(output_dir, **overrides))
 
 
 def tiny_trainer(output_dir, trainer_class=None, model=None, **overrides):
