@@ -204,7 +204,10 @@ def main():
         times = [r["step_time"] for r in results[name]]
         peaks = [r["peak_bytes"] / 2**20 for r in results[name]]
         print(f"| {name} | {summary(times)} | {summary(peaks)} |")
-    print(f"| ratio λ-GRPO / TRL DAPO | {summary(ratios)} | {summary(memory)} |")
+    print(
+        f"| ratio λ-GRPO / TRL DAPO | median {statistics.median(ratios):.4f} (mean {summary(ratios)}) "
+        f"| median {statistics.median(memory):.4f} (mean {summary(memory)}) |"
+    )
 
     loss_times = loss_microbenchmark(args.loss_repeats, args.hidden, args.layers, args.completion_length)
     loss_ratios = [ours / theirs for ours, theirs in zip(loss_times["lambda-grpo"], loss_times["trl-dapo"])]
