@@ -1,28 +1,32 @@
 """λ-GRPO (learnable token preference for GRPO, arXiv 2510.06870) on Hugging Face TRL."""
 
-from .config import LambdaGRPOConfig
-from .optimizer import TokenPreferenceOptimizer
-from .trainer import LambdaGRPOTrainer
-from .weighting import (
-    REDUCER_PRESETS,
-    dapo_weights,
-    dr_grpo_weights,
-    grpo_weights,
-    normalized_lengths,
-    token_preference_weights,
-)
+import importlib
 
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "REDUCER_PRESETS",
-    "LambdaGRPOConfig",
-    "LambdaGRPOTrainer",
-    "TokenPreferenceOptimizer",
-    "dapo_weights",
-    "dr_grpo_weights",
-    "grpo_weights",
-    "normalized_lengths",
-    "token_preference_weights",
-]
+# Submodules are imported on first use: the answer-checking worker processes and the CLI's `--help` must not pay
+# for importing torch and TRL.
+_EXPORTS = {
+    "LambdaGRPOConfig": "config",
+    "LambdaGRPOTrainer": "trainer",
+    "TokenPreferenceOptimizer": "optimizer",
+    "REDUCER_PRESETS": "weighting",
+    "token_preference_weights": "weighting",
+    "normalized_lengths": "weighting",
+    "grpo_weights": "weighting",
+    "dapo_weights": "weighting",
+    "dr_grpo_weights": "weighting",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

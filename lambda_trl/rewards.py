@@ -1,0 +1,58 @@
+r"""
+Rule-based math rewards with TRL's reward-function signature `f(completions, **columns) -> list[float]`.
+
+`boxed_math_reward` is the reward of the λ-GRPO paper (§3, after SimpleRL's `simplelr_math.py`): +1 for a correct
+final answer, -0.5 for a boxed but wrong one, -1 without a complete `\boxed{...}` — correct or not. The final
+answer is the LAST box.
+"""
+
+from .answers import check_answers, ground_truth_answer, last_boxed_answer
+
+
+CORRECT, WRONG, UNBOXED = 1.0, -0.5, -1.0
+
+
+def completion_text(completion) -> str:
+    """The text of a standard (str) or conversational (list of messages) completion."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(
+        message["content"]
+        if isinstance(message["content"], str)
+        else "".join(part.get("text", "") for part in message["content"])
+        for message in completion
+        if message.get("role", "assistant") == "assistant"
+    )
+
+
+def _ground_truths(solution, count: int) -> list[str]:
+    if solution is None:
+        raise ValueError(
+            "boxed_math_reward needs the ground truth in a `solution` column of the training dataset; the dataset has "
+            "none. Rename your answer column to `solution` (lambda_trl.data's loaders do this)."
+        )
+    if len(solution) != count:
+        raise ValueError(f"Got {count} completions but {len(solution)} solutions.")
+    answers = []
+    for index, value in enumerate(solution):
+        if value is None or not str(value).strip():
+            raise ValueError(f"Row {index} of the batch has an empty `solution`; every prompt needs a ground truth.")
+        answers.append(ground_truth_answer(str(value)))
+    return answers
+
+
+def boxed_math_reward(completions, solution=None, **kwargs) -> list[float]:
+    """+1 correct, -0.5 boxed but wrong, -1 no complete `\\boxed{}`; equivalence by math-verify, never raising."""
+    truths = _ground_truths(solution, len(completions))
+    predictions = [last_boxed_answer(completion_text(completion)) for completion in completions]
+    boxed = [i for i, prediction in enumerate(predictions) if prediction is not None]
+    verdicts = check_answers([(predictions[i], truths[i]) for i in boxed])
+    rewards = [UNBOXED] * len(completions)
+    for i, correct in zip(boxed, verdicts):
+        rewards[i] = CORRECT if correct else WRONG
+    return rewards
+
+
+def boxed_format_reward(completions, **kwargs) -> list[float]:
+    """1 when the completion ends its reasoning with a complete `\\boxed{}`, else 0 (a diagnostic, not for training)."""
+    return [float(last_boxed_answer(completion_text(completion)) is not None) for completion in completions]
