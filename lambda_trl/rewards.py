@@ -50,6 +50,10 @@ def boxed_math_reward(completions, solution=None, **kwargs) -> list[float]:
     rewards = [UNBOXED] * len(completions)
     for i, correct in zip(boxed, verdicts):
         rewards[i] = CORRECT if correct else WRONG
+    log_metric = kwargs.get("log_metric")  # TRL passes it to reward functions
+    if log_metric is not None and rewards:
+        log_metric("accuracy", sum(r == CORRECT for r in rewards) / len(rewards))
+        log_metric("boxed_fraction", len(boxed) / len(rewards))
     return rewards
 
 

@@ -6,6 +6,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import get_config_model_id
 
 from .config import LambdaGRPOConfig
+from .model_card import token_preference_card_section
 from .optimizer import TokenPreferenceOptimizer
 from .weighting import FIXED_TOKEN_PREFERENCES, token_preference_weights
 
@@ -94,12 +95,13 @@ class LambdaGRPOTrainer(GRPOTrainer):
         output["group_lengths"] = groups[global_index // group_size]
         output["group_position"] = global_index % group_size
 
-        with torch.no_grad():
-            f = self.group_weights(groups)
         metrics = self._metrics[mode]
-        metrics["token_preference/f_min"].append(f.min().item())
-        metrics["token_preference/f_max"].append(f.max().item())
-        metrics["token_preference/f_std"].append(f.std().item() if f.numel() > 1 else 0.0)
+        if self.args.token_preference != "none":
+            with torch.no_grad():
+                f = self.group_weights(groups)
+            metrics["token_preference/f_min"].append(f.min().item())
+            metrics["token_preference/f_max"].append(f.max().item())
+            metrics["token_preference/f_std"].append(f.std().item() if f.numel() > 1 else 0.0)
         metrics["token_preference/group_length_mean"].append(groups.mean().item())
         metrics["token_preference/group_length_std"].append(groups.std(dim=1).mean().item())
         if self.args.token_preference == "lambda" and (mode == "eval" or not self.learns_lambda):
@@ -107,8 +109,26 @@ class LambdaGRPOTrainer(GRPOTrainer):
         return output
 
     def _compute_loss(self, model, inputs):
-        weights = self.completion_weights(inputs["group_lengths"], inputs["group_position"])
-        return super()._compute_loss(model, {**inputs, "advantages": inputs["advantages"] * weights})
+        if self.args.token_preference != "none":
+            weights = self.completion_weights(inputs["group_lengths"], inputs["group_position"])
+            advantages = inputs["advantages"]
+            # (B, T) per-token advantages (GRPO-λ) are scaled row-wise, like TRL's (B,) ones.
+            inputs = {**inputs, "advantages": advantages * (weights if advantages.dim() == 1 else weights[:, None])}
+        return self._policy_loss(model, inputs)
+
+    def _policy_loss(self, model, inputs):
+        """TRL's own loss on the prepared inputs; subclasses hook in here to see the exact dict TRL reads."""
+        return super()._compute_loss(model, inputs)
+
+    def create_model_card(self, model_name=None, dataset_name=None, tags=None):
+        super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
+        if not self.is_world_process_zero():
+            return
+        section = token_preference_card_section(
+            self.args, self.state.log_history, self.token_preference_lambda.item(), dataset_name
+        )
+        with open(os.path.join(self.args.output_dir, "README.md"), "a") as f:
+            f.write(section)
 
     def _record_lambda_step(self, value: float, gradient: float):
         self._metrics["train"]["lambda/value"].append(value)

@@ -8,7 +8,11 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 
-CHARACTERS = string.digits + "+-=ab "
+CHARACTERS = string.digits + string.ascii_letters + " +-=*/\\{}().,:?!\n"
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'][0] }}:{{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}a:{% endif %}"
+)
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
@@ -16,7 +20,9 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<pad>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     tokenizer.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>", chat_template=CHAT_TEMPLATE
+    )
 
 
 def tiny_model(tokenizer, seed: int = 0) -> Qwen2ForCausalLM:
@@ -37,7 +43,7 @@ def tiny_model(tokenizer, seed: int = 0) -> Qwen2ForCausalLM:
     model = Qwen2ForCausalLM(config)
     # A random model emits EOS with probability ~1/vocab per token; a larger EOS logit gives varied lengths.
     with torch.no_grad():
-        model.lm_head.weight[tokenizer.eos_token_id] *= 3
+        model.lm_head.weight[tokenizer.eos_token_id] *= 8
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model

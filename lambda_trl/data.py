@@ -1,0 +1,212 @@
+r"""
+Math RL datasets in TRL's conversational prompt format, with the ground truth in a `solution` column (the column
+`lambda_trl.rewards.boxed_math_reward` reads).
+
+Every prompt uses the *qwen-boxed* template of SimpleRL-Zoo as the λ-GRPO paper prints it (Appendix D): a system
+turn "You are a helpful assistant." and a user turn "{question}\nPlease reason step by step, and put your final
+answer within \boxed{{}}." — with the doubled braces that SimpleRL-Zoo's training parquet carries (the format string
+was never applied; see shared/specs/math-rl-setup.md §1.2). `instruction_braces="single"` gives the evaluation form.
+With a Qwen2.5 tokenizer, TRL's chat template turns these turns into exactly the qwen-boxed string.
+"""
+
+import os
+import random
+
+from datasets import Dataset, load_dataset
+
+
+SIMPLERL_ZOO_HUB_ID = "hkust-nlp/SimpleRL-Zoo-Data"
+SIMPLERL_ZOO_HARD_FILE = "simplelr_qwen_level3to5/{split}.parquet"
+SYSTEM_PROMPT = "You are a helpful assistant."
+INSTRUCTIONS = {
+    "double": "Please reason step by step, and put your final answer within \\boxed{{}}.",
+    "single": "Please reason step by step, and put your final answer within \\boxed{}.",
+}
+
+
+ONE_SHOT_EXAMPLE = ("What is 2 + 3?", "2 + 3 = 5, so the final answer is \\boxed{5}.")
+"""A worked example turn for very small models, which otherwise rarely put their answer in the box."""
+
+
+def qwen_boxed_prompt(question: str, instruction_braces: str = "double", one_shot: bool = False) -> list[dict]:
+    """The qwen-boxed conversation (system + user turns) for one question, optionally after a worked example turn."""
+    if instruction_braces not in INSTRUCTIONS:
+        raise ValueError(f"instruction_braces must be one of {list(INSTRUCTIONS)}, got {instruction_braces!r}.")
+    instruction = INSTRUCTIONS[instruction_braces]
+    example = []
+    if one_shot:
+        example_question, example_answer = ONE_SHOT_EXAMPLE
+        example = [
+            {"role": "user", "content": f"{example_question}\n{instruction}"},
+            {"role": "assistant", "content": example_answer},
+        ]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        *example,
+        {"role": "user", "content": f"{question}\n{instruction}"},
+    ]
+
+
+def _load(source: str, hub_files: str | None = None, split: str = "train") -> Dataset:
+    """A local .parquet/.jsonl/.json/.csv file or directory of them, or else a Hub dataset id."""
+    if os.path.isdir(source):
+        files = sorted(f for f in os.listdir(source) if f.endswith((".parquet", ".jsonl", ".json", ".csv")))
+        if not files:
+            raise FileNotFoundError(f"{source} holds no .parquet, .jsonl, .json or .csv file.")
+        matching = [f for f in files if f.startswith(split)] or files
+        return _load(os.path.join(source, matching[0]))
+    if os.path.isfile(source):
+        extension = source.rsplit(".", 1)[-1]
+        builder = {"jsonl": "json", "json": "json", "parquet": "parquet", "csv": "csv"}.get(extension)
+        if builder is None:
+            raise ValueError(f"Cannot read {source}: expected a .parquet, .jsonl, .json or .csv file.")
+        return load_dataset(builder, data_files=source, split="train")
+    if hub_files is not None:
+        return load_dataset(source, data_files={split: hub_files}, split=split)
+    return load_dataset(source, split=split)
+
+
+def to_math_rl(
+    dataset: Dataset,
+    question_column: str,
+    answer_of,
+    instruction_braces: str = "double",
+    name: str = "dataset",
+    one_shot: bool = False,
+):
+    """
+    Map rows to {"prompt": qwen-boxed conversation, "solution": ground truth}, failing on the first row that lacks a
+    question or a ground truth (with its index and the column to fix).
+    """
+    if question_column not in dataset.column_names:
+        raise ValueError(
+            f"{name} has no `{question_column}` column (columns: {dataset.column_names}); it is needed for the question."
+        )
+
+    def convert(row, index):
+        question = row[question_column]
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"Row {index} of {name} has no question in column `{question_column}`.")
+        answer = answer_of(row)
+        if answer is None or not str(answer).strip():
+            raise ValueError(f"Row {index} of {name} has no ground-truth answer; fix or drop it before training.")
+        prompt = qwen_boxed_prompt(question.strip(), instruction_braces, one_shot)
+        return {"prompt": prompt, "solution": str(answer).strip()}
+
+    return dataset.map(convert, with_indices=True, remove_columns=dataset.column_names)
+
+
+def _first_present(*columns):
+    def answer_of(row):
+        for column in columns:
+            value = row.get(column)
+            if value is not None and str(value).strip():
+                return value
+        return None
+
+    return answer_of
+
+
+def load_simplerl_zoo_hard(
+    source: str = SIMPLERL_ZOO_HUB_ID,
+    split: str = "train",
+    max_question_chars: int | None = None,
+    instruction_braces: str = "double",
+) -> Dataset:
+    """
+    SimpleRL-Zoo "hard" split (MATH levels 3-5, ~8.5k problems): the λ-GRPO paper's training set.
+
+    `source` is the Hub id (default; cached by `datasets`, so `HF_DATASETS_OFFLINE=1` works after one download) or a
+    local parquet/jsonl file or directory. `max_question_chars` reproduces the SimpleRL fork's character filter
+    (it dropped prompts longer than 1024 characters); None keeps every row.
+    """
+    dataset = _load(source, SIMPLERL_ZOO_HARD_FILE.format(split=split), split)
+    if max_question_chars is not None:
+        dataset = dataset.filter(lambda row: len(row["question"]) <= max_question_chars)
+    return to_math_rl(
+        dataset, "question", _first_present("gt_answer", "answer", "target"), instruction_braces, name="SimpleRL-Zoo"
+    )
+
+
+def gsm8k_answer(answer: str) -> str | None:
+    """GSM8K's final answer: the number after `####`, commas removed."""
+    if answer is None or "####" not in answer:
+        return None
+    return answer.split("####")[-1].strip().replace(",", "")
+
+
+def load_gsm8k(source: str = "openai/gsm8k", split: str = "train", instruction_braces: str = "double") -> Dataset:
+    dataset = _load(source, None, split) if os.path.exists(source) else load_dataset(source, "main", split=split)
+    return to_math_rl(
+        dataset, "question", lambda row: gsm8k_answer(row.get("answer")), instruction_braces, name="GSM8K"
+    )
+
+
+def load_math(source: str = "EleutherAI/hendrycks_math", split: str = "train", instruction_braces="double") -> Dataset:
+    """MATH (Hendrycks et al.): the question is `problem`, the answer the last `\\boxed{}` of `solution`."""
+    from .answers import last_boxed_answer
+
+    dataset = _load(source, None, split)
+    return to_math_rl(
+        dataset,
+        "problem",
+        lambda row: row.get("answer") or last_boxed_answer(row.get("solution") or ""),
+        instruction_braces,
+        name="MATH",
+    )
+
+
+_NAMES = ["Ada", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Iris", "Jon"]
+_ITEMS = ["apples", "marbles", "stickers", "books", "coins", "pencils", "shells", "cards"]
+
+
+def _arithmetic_problem(rng: random.Random, max_operand: int) -> tuple[str, int]:
+    kind = rng.choice(["add", "subtract", "multiply", "story_add", "story_subtract", "story_groups"])
+    a, b = rng.randint(1, max_operand), rng.randint(1, max_operand)
+    name, item = rng.choice(_NAMES), rng.choice(_ITEMS)
+    if kind == "add":
+        return f"What is {a} + {b}?", a + b
+    if kind == "subtract":
+        a, b = max(a, b), min(a, b)
+        return f"What is {a} - {b}?", a - b
+    if kind == "multiply":
+        a, b = rng.randint(2, 12), rng.randint(2, 12)
+        return f"What is {a} \\times {b}?", a * b
+    if kind == "story_add":
+        return f"{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?", a + b
+    if kind == "story_subtract":
+        a, b = max(a, b), min(a, b)
+        return f"{name} had {a} {item} and gave away {b}. How many {item} are left?", a - b
+    groups, per_group = rng.randint(2, 9), rng.randint(2, 9)
+    return f"{name} has {groups} bags with {per_group} {item} in each. How many {item} are there in total?", (
+        groups * per_group
+    )
+
+
+def arithmetic_problems(
+    size: int = 1000, seed: int = 0, max_operand: int = 20, instruction_braces: str = "double", one_shot: bool = False
+) -> Dataset:
+    """Procedurally generated arithmetic and word problems with exact integer answers; the same `seed`, the same set."""
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}.")
+    if max_operand < 2:
+        raise ValueError(f"max_operand must be >= 2, got {max_operand}.")
+    rng = random.Random(seed)
+    questions, answers = zip(*(_arithmetic_problem(rng, max_operand) for _ in range(size)))
+    return to_math_rl(
+        Dataset.from_dict({"question": list(questions), "answer": [str(a) for a in answers]}),
+        "question",
+        lambda row: row["answer"],
+        instruction_braces,
+        name="arithmetic",
+        one_shot=one_shot,
+    )
+
+
+DATASETS = {
+    "simplerl_zoo_hard": load_simplerl_zoo_hard,
+    "gsm8k": load_gsm8k,
+    "math": load_math,
+    "arithmetic": arithmetic_problems,
+}
+"""Loaders by the name recipes use in `dataset_name`."""

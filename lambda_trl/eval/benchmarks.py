@@ -1,0 +1,143 @@
+r"""
+The paper's 8 evaluation sets (§3, Table 1), as published with the Qwen2.5-Math / SimpleRL-Zoo harness.
+
+Each benchmark knows its Hub id (a cross-check; evaluation reads the local copies `DIR/<name>/test.jsonl`), which
+field holds the question, how to get the ground truth, and its metric: Pass@1 (one greedy answer) for six sets,
+Average@32 (the mean over 32 sampled answers, per problem, then over problems) for AIME24 and AMC23.
+
+College Math: the paper evaluates a 500-row subsample "selected with random.seed(42)". We fix the rule as
+`random.seed(42); sorted(random.sample(range(2818), 500))` over the rows of the published 2,818-row file and ship the
+chosen indices (`college_math_subsample.json`) so results are reproducible.
+"""
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ..answers import last_boxed_answer
+from ..data import gsm8k_answer
+
+
+QUESTION_FIELDS = ("question", "problem", "Question", "input")
+COLLEGE_MATH_ROWS, COLLEGE_MATH_SUBSAMPLE, COLLEGE_MATH_SEED = 2818, 500, 42
+
+
+def college_math_subsample_indices() -> list[int]:
+    """The rule behind the shipped indices; `college_math_subsample.json` must equal it (tested)."""
+    rng = random.Random(COLLEGE_MATH_SEED)
+    return sorted(rng.sample(range(COLLEGE_MATH_ROWS), COLLEGE_MATH_SUBSAMPLE))
+
+
+@cache
+def _shipped_college_math_indices() -> tuple[int, ...]:
+    with open(Path(__file__).with_name("college_math_subsample.json")) as f:
+        return tuple(json.load(f))
+
+
+def _strip_dollars(text) -> str:
+    return str(text).strip().strip("$").strip()
+
+
+def _last_boxed(solution: str) -> str:
+    answer = last_boxed_answer(solution)
+    if answer is None:
+        raise ValueError("solution has no \\boxed{} answer")
+    return answer
+
+
+def _number(value) -> str:
+    """AMC's answers are floats (27.0): integers are written without the trailing .0."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    hub_id: str
+    hub_config: str | None
+    hub_split: str
+    ground_truth_of: object  # row -> str
+    samples: int = 1  # 1: Pass@1 (greedy); 32: Average@32 (sampled)
+    subsample: bool = False
+
+    @property
+    def metric(self) -> str:
+        return "pass@1" if self.samples == 1 else f"avg@{self.samples}"
+
+    def load_rows(self, data_dir: str | os.PathLike) -> list[dict]:
+        """The evaluation rows `{"idx", "question", "answer"}`; `idx` is the 0-based line of DIR/<name>/test.jsonl."""
+        path = Path(data_dir) / self.name / "test.jsonl"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: --data-dir must hold <benchmark>/test.jsonl files, as in the Qwen2.5-Math harness."
+            )
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        indices = range(len(records))
+        if self.subsample:
+            indices = _shipped_college_math_indices()
+            if len(records) != COLLEGE_MATH_ROWS:
+                raise ValueError(f"{path} has {len(records)} rows; the subsample indices are for {COLLEGE_MATH_ROWS}.")
+        rows = []
+        for idx in indices:
+            record = records[idx]
+            question = next((record[k] for k in QUESTION_FIELDS if record.get(k)), None)
+            if question is None:
+                raise ValueError(f"Row {idx} of {path} has none of the question fields {QUESTION_FIELDS}.")
+            try:
+                answer = self.ground_truth_of(record)
+            except (KeyError, TypeError, ValueError, IndexError) as error:
+                raise ValueError(f"Row {idx} of {path} has no usable ground truth: {error}") from error
+            rows.append({"idx": idx, "question": question, "answer": answer})
+        return rows
+
+
+BENCHMARKS = {
+    benchmark.name: benchmark
+    for benchmark in [
+        Benchmark("gsm8k", "openai/gsm8k", "main", "test", lambda r: gsm8k_answer(r["answer"]) or _fail("####")),
+        Benchmark("math500", "HuggingFaceH4/MATH-500", None, "test", lambda r: _last_boxed(r["solution"])),
+        Benchmark("minerva_math", "math-ai/minervamath", None, "test", lambda r: _last_boxed(r["solution"])),
+        Benchmark(
+            "gaokao2023en",
+            "MARIO-Math-Reasoning/Gaokao2023-Math-En",
+            None,
+            "train",
+            lambda r: _strip_dollars(r["answer"]),
+        ),
+        Benchmark(
+            "olympiadbench",
+            "Hothan/OlympiadBench",
+            "OE_TO_maths_en_COMP",
+            "train",
+            lambda r: _strip_dollars(r["final_answer"][0]),
+        ),
+        Benchmark(
+            "college_math",
+            "di-zhang-fdu/College_Math_Test",
+            None,
+            "test",
+            lambda r: _strip_dollars(r["answer"]),
+            subsample=True,
+        ),
+        Benchmark("aime24", "HuggingFaceH4/aime_2024", None, "train", lambda r: str(r["answer"]).strip(), samples=32),
+        Benchmark("amc23", "math-ai/amc23", None, "test", lambda r: _number(r["answer"]), samples=32),
+    ]
+}
+
+
+def _fail(what: str):
+    raise ValueError(f"missing {what}")
+
+
+def resolve_benchmarks(spec: str) -> list[Benchmark]:
+    """'all' or a comma-separated list of names."""
+    names = list(BENCHMARKS) if spec == "all" else [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown or not names:
+        raise ValueError(f"Unknown benchmark(s) {unknown or spec!r}; choose from {list(BENCHMARKS)} or 'all'.")
+    return [BENCHMARKS[name] for name in names]

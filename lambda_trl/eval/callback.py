@@ -1,0 +1,46 @@
+from transformers import TrainerCallback
+
+from .benchmarks import resolve_benchmarks
+from .generation import SamplingSettings, TransformersBackend, evaluation_prompt
+from .scoring import score_rows, summarize
+
+
+class BenchmarkEvalCallback(TrainerCallback):
+    """
+    Evaluates the policy on small held-out slices of the benchmarks at step 0 and every `every_steps` optimizer steps
+    (the paper plots steps 0/40/80/120/160) and logs `benchmarks/<name>` accuracies through the trainer's metrics,
+    so they reach wandb/trackio/tensorboard with the next log record. Greedy for every set, for a cheap, stable curve.
+    """
+
+    def __init__(self, trainer, benchmarks: str, data_dir: str, every_steps: int, limit: int = 32, max_new_tokens=512):
+        if every_steps < 1:
+            raise ValueError(f"every_steps must be >= 1, got {every_steps}.")
+        self.trainer = trainer
+        self.benchmarks = resolve_benchmarks(benchmarks)
+        self.rows = {b.name: b.load_rows(data_dir)[:limit] for b in self.benchmarks}  # fail early on a bad data_dir
+        self.every_steps = every_steps
+        self.settings = SamplingSettings(max_new_tokens=max_new_tokens)
+
+    def evaluate(self) -> dict[str, float]:
+        model = self.trainer.accelerator.unwrap_model(self.trainer.model)
+        backend = TransformersBackend(model, self.trainer.processing_class, batch_size=8)
+        accuracies = {}
+        for benchmark in self.benchmarks:
+            rows = self.rows[benchmark.name]
+            prompts = [evaluation_prompt(row["question"]) for row in rows]
+            completions = backend.generate(prompts, 1, greedy=True, settings=self.settings)
+            predictions = {row["idx"]: texts for row, texts in zip(rows, completions)}
+            accuracies[benchmark.name] = summarize(benchmark, score_rows(rows, predictions))["accuracy"]
+        return accuracies
+
+    def _maybe_evaluate(self, state):
+        if state.global_step % self.every_steps or not state.is_world_process_zero:
+            return
+        for name, accuracy in self.evaluate().items():
+            self.trainer._metrics["train"][f"benchmarks/{name}"].append(accuracy)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._maybe_evaluate(state)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._maybe_evaluate(state)

@@ -1,0 +1,105 @@
+"""`lambda-trl eval`: generate answers for the benchmarks, score them, and write results and a Table-1 row."""
+
+import json
+import os
+
+from .benchmarks import BENCHMARKS, resolve_benchmarks
+from .generation import SamplingSettings, TransformersBackend, VLLMBackend, generate_predictions
+from .scoring import score_rows, summarize
+
+
+def results_table(results_by_model: dict[str, dict[str, dict]], benchmarks: list[str]) -> str:
+    """Markdown in the layout of the paper's Table 1: one row per model, one column per benchmark, then Avg."""
+    header = "| model | " + " | ".join(benchmarks) + " | Avg. |"
+    lines = [header, "|" + "---|" * (len(benchmarks) + 2)]
+    for model, results in results_by_model.items():
+        scores = [results[name]["accuracy"] for name in benchmarks if name in results]
+        cells = [f"{results[name]['accuracy']:.1f}" if name in results else "–" for name in benchmarks]
+        average = f"{sum(scores) / len(scores):.1f}" if scores else "–"
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {average} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(
+    model: str,
+    benchmarks: str = "all",
+    data_dir: str = "benchmarks",
+    output_dir: str = "eval_results",
+    limit: int | None = None,
+    backend: str = "transformers",
+    batch_size: int = 8,
+    settings: SamplingSettings | None = None,
+    model_label: str | None = None,
+) -> dict[str, dict]:
+    from tqdm.auto import tqdm
+
+    from ..models import resolve_model_name
+
+    settings = settings or SamplingSettings()
+    selected = resolve_benchmarks(benchmarks)
+    resolved = resolve_model_name(model)
+    runner = VLLMBackend(resolved) if backend == "vllm" else TransformersBackend(resolved, batch_size=batch_size)
+    os.makedirs(output_dir, exist_ok=True)
+    results = {}
+    for benchmark in selected:
+        rows = benchmark.load_rows(data_dir)[:limit]
+        predictions_path = os.path.join(output_dir, f"{benchmark.name}.predictions.jsonl")
+        with tqdm(total=len(rows), desc=benchmark.name, unit="problem") as progress:
+            already = sum(1 for _ in open(predictions_path)) if os.path.isfile(predictions_path) else 0
+            progress.update(min(already, len(rows)))
+            predictions = generate_predictions(benchmark, rows, runner, predictions_path, settings, progress=progress)
+        scored = score_rows(rows, predictions)
+        with open(os.path.join(output_dir, f"{benchmark.name}.scored.jsonl"), "w") as f:
+            for row in scored:
+                f.write(json.dumps(row) + "\n")
+        results[benchmark.name] = {**summarize(benchmark, scored), "limit": limit}
+        print(f"{benchmark.name}: {results[benchmark.name]['accuracy']:.1f} ({benchmark.metric}, n={len(rows)})")
+    with open(os.path.join(output_dir, "results.json"), "w") as f:
+        json.dump({"model": model, "settings": vars(settings), "results": results}, f, indent=2)
+    table = results_table({model_label or model: results}, [b.name for b in selected])
+    with open(os.path.join(output_dir, "results.md"), "w") as f:
+        f.write(table)
+    print(table)
+    return results
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", required=True, help="Hub id, local path or 'embedded:SmolLM2-135M-Instruct'.")
+    parser.add_argument(
+        "--benchmarks", default="all", help=f"'all' or a comma-separated subset of {list(BENCHMARKS)}."
+    )
+    parser.add_argument("--data-dir", default="benchmarks", help="Directory of <benchmark>/test.jsonl files.")
+    parser.add_argument("--output-dir", default="eval_results")
+    parser.add_argument("--limit", type=int, default=None, help="Evaluate only the first N rows of each benchmark.")
+    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    parser.add_argument("--batch-size", type=int, default=8, help="Prompts per generate call (transformers backend).")
+    parser.add_argument("--max-new-tokens", type=int, default=2048)
+    parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature for Average@k sets.")
+    parser.add_argument("--top-p", type=float, default=0.95, help="Top-p for Average@k sets.")
+    parser.add_argument("--samples", type=int, default=None, help="Override the number of samples of Average@k sets.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", default=None, help="Row label in the results table (default: the model).")
+
+
+def run(arguments) -> dict:
+    import torch
+
+    torch.manual_seed(arguments.seed)
+    settings = SamplingSettings(
+        max_new_tokens=arguments.max_new_tokens,
+        temperature=arguments.temperature,
+        top_p=arguments.top_p,
+        samples=arguments.samples,
+        seed=arguments.seed,
+    )
+    return evaluate(
+        arguments.model,
+        arguments.benchmarks,
+        arguments.data_dir,
+        arguments.output_dir,
+        arguments.limit,
+        arguments.backend,
+        arguments.batch_size,
+        settings,
+        arguments.label,
+    )

@@ -1,0 +1,53 @@
+"""The λ-GRPO section added to TRL's model card: the method, λ's trajectory, the dataset and the recipe."""
+
+import os
+
+
+RECIPE_FILE = "recipe.yaml"
+
+
+def lambda_trajectory(log_history: list[dict]) -> list[tuple[int, float]]:
+    """(step, λ) for every logged optimizer step."""
+    return [(entry["step"], entry["lambda/value"]) for entry in log_history if "lambda/value" in entry]
+
+
+def token_preference_card_section(args, log_history: list[dict], final_lambda: float, dataset_name=None) -> str:
+    lines = ["", "## λ-GRPO", ""]
+    lines.append(
+        f"Trained with lambda-trl ([λ-GRPO](https://arxiv.org/abs/2510.06870)), token preference "
+        f"`{args.token_preference}`, loss `{args.loss_type}`."
+    )
+    if hasattr(args, "trace_style"):
+        lines.append(
+            f"GRPO-λ eligibility traces ([arXiv 2510.00194](https://arxiv.org/abs/2510.00194)): style "
+            f"`{args.trace_style}`, update `{args.trace_update}`, λ = {args.trace_lambda:g}, γ = {args.trace_gamma:g}, "
+            f"negative-advantage clamp {args.trace_advantage_clamp}, implementation `{args.trace_impl}`."
+        )
+    lines.append("")
+    if args.token_preference == "lambda":
+        rule = f"{args.lambda_optimizer.upper()}, lr {args.lambda_learning_rate:g}" if args.learn_lambda else "fixed"
+        lines += [
+            "| | |",
+            "|---|---|",
+            f"| weights | f_i = G · softmax_i((1 + r·z_i)^λ), reducer r = {args.reducer:.6g} |",
+            f"| λ | initial {args.lambda_init:g}, {rule} |",
+            f"| final λ | {final_lambda:.6g} |",
+        ]
+        trajectory = lambda_trajectory(log_history)
+        if trajectory:
+            values = [value for _, value in trajectory]
+            lines.append(
+                f"| λ trajectory | {len(values)} logged steps, min {min(values):.6g}, max {max(values):.6g}, "
+                f"first {values[0]:.6g} (step {trajectory[0][0]}), last {values[-1]:.6g} (step {trajectory[-1][0]}) |"
+            )
+            stride = max(1, len(trajectory) // 10)
+            sampled = trajectory[::stride] + ([trajectory[-1]] if (len(trajectory) - 1) % stride else [])
+            lines += ["", "λ by step: " + ", ".join(f"{step}: {value:.4g}" for step, value in sampled)]
+    if dataset_name:
+        lines += ["", f"Training data: `{dataset_name}`."]
+    recipe_path = os.path.join(args.output_dir, RECIPE_FILE)
+    if os.path.isfile(recipe_path):
+        with open(recipe_path) as f:
+            recipe = f.read().strip()
+        lines += ["", f"Recipe (`{RECIPE_FILE}` in this repository):", "", "```yaml", recipe, "```"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,88 @@
+"""`lambda-trl eval` end to end on a tiny model on CPU: generation, resume, scoring, tables, during-training eval."""
+
+import json
+
+import pytest
+from test_cli import tiny_model_dir, write_recipe  # noqa: F401  (fixture)
+from test_eval_scoring import DATA_DIR, needs_data
+
+from lambda_trl.cli import main
+from lambda_trl.eval.harness import results_table
+
+
+@needs_data
+def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir):  # noqa: F811
+    output = tmp_path / "eval"
+    arguments = [
+        "eval",
+        "--model",
+        str(tiny_model_dir),
+        "--benchmarks",
+        "gsm8k,amc23",
+        "--data-dir",
+        str(DATA_DIR),
+        "--output-dir",
+        str(output),
+        "--limit",
+        "3",
+        "--samples",
+        "2",
+        "--max-new-tokens",
+        "6",
+        "--batch-size",
+        "2",
+    ]
+    assert main(arguments) == 0
+    gsm8k = [json.loads(line) for line in (output / "gsm8k.predictions.jsonl").read_text().splitlines()]
+    amc23 = [json.loads(line) for line in (output / "amc23.predictions.jsonl").read_text().splitlines()]
+    assert [r["idx"] for r in gsm8k] == [0, 1, 2] and all(len(r["completions"]) == 1 for r in gsm8k)  # greedy
+    assert all(len(r["completions"]) == 2 for r in amc23)  # sampled, --samples 2 instead of 32
+    assert gsm8k[0]["prompt"][-1]["content"].endswith("within \\boxed{}.")
+    results = json.loads((output / "results.json").read_text())["results"]
+    assert set(results) == {"gsm8k", "amc23"} and results["gsm8k"]["n"] == 3 and results["amc23"]["metric"] == "avg@32"
+    scored = [json.loads(line) for line in (output / "gsm8k.scored.jsonl").read_text().splitlines()]
+    assert {"idx", "gold", "extracted", "correct", "score"} <= set(scored[0])
+    assert "| model | gsm8k | amc23 | Avg. |" in (output / "results.md").read_text()
+
+    # A resumed run finds every row done and generates nothing new.
+    before = (output / "gsm8k.predictions.jsonl").read_text()
+    assert main(arguments + ["--limit", "4"]) == 0
+    after = (output / "gsm8k.predictions.jsonl").read_text().splitlines()
+    assert "\n".join(after[:3]) + "\n" == before and len(after) == 4
+
+
+def test_results_table_layout():
+    table = results_table(
+        {"GRPO": {"gsm8k": {"accuracy": 70.0}, "aime24": {"accuracy": 10.0}}, "λ-GRPO": {"gsm8k": {"accuracy": 72.5}}},
+        ["gsm8k", "aime24"],
+    )
+    assert table.splitlines() == [
+        "| model | gsm8k | aime24 | Avg. |",
+        "|---|---|---|---|",
+        "| GRPO | 70.0 | 10.0 | 40.0 |",
+        "| λ-GRPO | 72.5 | – | 72.5 |",
+    ]
+
+
+@needs_data
+def test_during_training_evaluation_is_logged(tmp_path, tiny_model_dir):  # noqa: F811
+    recipe = write_recipe(
+        tmp_path,
+        tiny_model_dir,
+        max_steps=2,
+        plot=False,
+        eval_benchmarks="gsm8k",
+        eval_data_dir=str(DATA_DIR),
+        eval_every_steps=2,
+        eval_limit=2,
+        eval_max_new_tokens=4,
+    )
+    assert main(["train", "--config", str(recipe)]) == 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r["step"] for r in records if "benchmarks/gsm8k" in r]
+    assert logged and all(0.0 <= r["benchmarks/gsm8k"] <= 100.0 for r in records if "benchmarks/gsm8k" in r)
+
+
+def test_bad_eval_arguments_fail_early(tmp_path, tiny_model_dir):  # noqa: F811
+    with pytest.raises(FileNotFoundError, match="data-dir"):
+        main(["eval", "--model", str(tiny_model_dir), "--benchmarks", "gsm8k", "--data-dir", str(tmp_path)])
