@@ -103,7 +103,8 @@ class LambdaGRPOTrainer(GRPOTrainer):
             metrics["token_preference/f_max"].append(f.max().item())
             metrics["token_preference/f_std"].append(f.std().item() if f.numel() > 1 else 0.0)
         metrics["token_preference/group_length_mean"].append(groups.mean().item())
-        metrics["token_preference/group_length_std"].append(groups.std(dim=1).mean().item())
+        spread = groups.std(dim=1).mean().item() if group_size > 1 else 0.0
+        metrics["token_preference/group_length_std"].append(spread)
         if self.args.token_preference == "lambda" and (mode == "eval" or not self.learns_lambda):
             metrics["lambda/value"].append(self.token_preference_lambda.item())
         return output

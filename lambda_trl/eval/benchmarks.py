@@ -57,7 +57,7 @@ def _number(value) -> str:
 @dataclass(frozen=True)
 class Benchmark:
     name: str
-    hub_id: str
+    hub_id: str | None
     hub_config: str | None
     hub_split: str
     ground_truth_of: object  # row -> str
@@ -130,14 +130,19 @@ BENCHMARKS = {
 }
 
 
+ARITHMETIC = Benchmark("arithmetic", None, None, "test", lambda r: str(r["answer"]).strip())
+"""Held-out generated arithmetic (`lambda_trl.data.arithmetic_problems`) for the CPU experiments; not in 'all'."""
+
+
 def _fail(what: str):
     raise ValueError(f"missing {what}")
 
 
 def resolve_benchmarks(spec: str) -> list[Benchmark]:
     """'all' or a comma-separated list of names."""
+    known = {**BENCHMARKS, ARITHMETIC.name: ARITHMETIC}
     names = list(BENCHMARKS) if spec == "all" else [name.strip() for name in spec.split(",") if name.strip()]
-    unknown = [name for name in names if name not in BENCHMARKS]
+    unknown = [name for name in names if name not in known]
     if unknown or not names:
-        raise ValueError(f"Unknown benchmark(s) {unknown or spec!r}; choose from {list(BENCHMARKS)} or 'all'.")
-    return [BENCHMARKS[name] for name in names]
+        raise ValueError(f"Unknown benchmark(s) {unknown or spec!r}; choose from {list(known)} or 'all'.")
+    return [known[name] for name in names]

@@ -17,10 +17,11 @@ class SamplingSettings:
     top_p: float = 0.95
     samples: int | None = None  # samples of the Average@k sets instead of k (e.g. 4 instead of 32 for a quick look)
     seed: int = 0
+    one_shot: bool = False  # the worked example turn the CPU recipes train with (lambda_trl.data.ONE_SHOT_EXAMPLE)
 
 
-def evaluation_prompt(question: str) -> list[dict]:
-    return qwen_boxed_prompt(question, instruction_braces="single")
+def evaluation_prompt(question: str, one_shot: bool = False) -> list[dict]:
+    return qwen_boxed_prompt(question, instruction_braces="single", one_shot=one_shot)
 
 
 class TransformersBackend:
@@ -116,7 +117,7 @@ def generate_predictions(
     todo = [row for row in rows if row["idx"] not in done]
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start : start + chunk_size]
-        prompts = [evaluation_prompt(row["question"]) for row in chunk]
+        prompts = [evaluation_prompt(row["question"], settings.one_shot) for row in chunk]
         completions = backend.generate(prompts, samples, greedy, settings)
         with open(output_path, "a") as f:
             for row, prompt, texts in zip(chunk, prompts, completions):

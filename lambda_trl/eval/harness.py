@@ -79,6 +79,9 @@ def add_arguments(parser):
     parser.add_argument("--samples", type=int, default=None, help="Override the number of samples of Average@k sets.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default=None, help="Row label in the results table (default: the model).")
+    parser.add_argument(
+        "--one-shot", action="store_true", help="Precede each question by the worked example turn (CPU recipes)."
+    )
 
 
 def run(arguments) -> dict:
@@ -91,6 +94,7 @@ def run(arguments) -> dict:
         top_p=arguments.top_p,
         samples=arguments.samples,
         seed=arguments.seed,
+        one_shot=arguments.one_shot,
     )
     return evaluate(
         arguments.model,
