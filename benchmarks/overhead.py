@@ -20,19 +20,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_once(trainer_name: str, steps: int, hidden: int, layers: int, completion_length: int):
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
+def benchmark_model(tokenizer, hidden: int, layers: int, completion_length: int):
     import torch
-    from distributed_lambda import scripted_rollout
-    from tiny import count_a_reward, sum_dataset, tiny_config_fields, tiny_tokenizer
     from transformers import Qwen2Config, Qwen2ForCausalLM
-    from trl import GRPOConfig, GRPOTrainer
 
-    from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
-
-    tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(
+    return Qwen2ForCausalLM(
         Qwen2Config(
             vocab_size=len(tokenizer),
             hidden_size=hidden,
@@ -45,6 +38,19 @@ def run_once(trainer_name: str, steps: int, hidden: int, layers: int, completion
             eos_token_id=tokenizer.eos_token_id,
         )
     )
+
+
+def run_once(trainer_name: str, steps: int, hidden: int, layers: int, completion_length: int):
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import torch
+    from distributed_lambda import scripted_rollout
+    from tiny import count_a_reward, sum_dataset, tiny_config_fields, tiny_tokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
+
+    tokenizer = tiny_tokenizer()
+    model = benchmark_model(tokenizer, hidden, layers, completion_length)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     common = dict(
         max_steps=steps,
@@ -95,7 +101,6 @@ def loss_microbenchmark(repeats: int, hidden: int, layers: int, completion_lengt
     import torch
     from test_loss_equivalence import fixed_batch
     from tiny import count_a_reward, sum_dataset, tiny_config_fields, tiny_tokenizer
-    from transformers import Qwen2Config, Qwen2ForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
     from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
@@ -106,18 +111,7 @@ def loss_microbenchmark(repeats: int, hidden: int, layers: int, completion_lengt
         "trl-dapo": (GRPOTrainer, GRPOConfig(**tiny_config_fields("/tmp/bench-loss", loss_type="dapo"))),
         "lambda-grpo": (LambdaGRPOTrainer, LambdaGRPOConfig(**tiny_config_fields("/tmp/bench-loss"))),
     }.items():
-        torch.manual_seed(0)
-        model = Qwen2ForCausalLM(
-            Qwen2Config(
-                vocab_size=len(tokenizer),
-                hidden_size=hidden,
-                intermediate_size=4 * hidden,
-                num_hidden_layers=layers,
-                num_attention_heads=8,
-                num_key_value_heads=2,
-                max_position_embeddings=2 * completion_length + 16,
-            )
-        )
+        model = benchmark_model(tokenizer, hidden, layers, completion_length)
         trainer = trainer_class(
             model=model,
             reward_funcs=count_a_reward,

@@ -47,6 +47,21 @@ def write_recipe(directory, model_dir, **overrides):
     return path
 
 
+def run_in_subprocess(recipe, **environment):
+    """`lambda-trl train` in a fresh process, as a user runs it (wandb and the Hub client keep process-wide state)."""
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+
+
 def test_train_writes_model_metrics_plot_card_and_recipe(tmp_path, tiny_model_dir, capsys):
     recipe = write_recipe(tmp_path, tiny_model_dir)
     assert main(["train", "--config", str(recipe), "--lambda_learning_rate", "0.5"]) == 0
@@ -88,20 +103,8 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_wandb_offline_receives_lambda_metrics(tmp_path, tiny_model_dir):
-    import subprocess
-    import sys
-
     recipe = write_recipe(tmp_path, tiny_model_dir, report_to="wandb", max_steps=2, plot=False)
-    # A fresh process, as a user runs it: wandb keeps process-wide state that other tests set to "disabled".
-    environment = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true"}
-    completed = subprocess.run(
-        [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    run_in_subprocess(recipe, WANDB_MODE="offline", WANDB_DIR=str(tmp_path), WANDB_SILENT="true")
     run_dirs = [d for d in (tmp_path / "wandb").iterdir() if d.name.startswith("offline-run-")]
     assert len(run_dirs) == 1
     # The offline run's transaction log holds the history records as protobuf; every step repeats the metric names,
@@ -112,24 +115,13 @@ def test_wandb_offline_receives_lambda_metrics(tmp_path, tiny_model_dir):
 
 
 def test_push_to_hub_uploads_model_card_and_recipe_to_a_local_endpoint(tmp_path, tiny_model_dir):
-    import subprocess
-    import sys
-
     from fake_hub import FakeHub
 
     recipe = write_recipe(
         tmp_path, tiny_model_dir, max_steps=2, plot=False, push_to_hub=True, hub_model_id="someone/tiny-lambda-grpo"
     )
     with FakeHub() as hub:
-        environment = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": "hf_fake", "HF_HUB_DISABLE_XET": "1"}
-        completed = subprocess.run(
-            [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)],
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert completed.returncode == 0, completed.stderr[-4000:]
+        run_in_subprocess(recipe, HF_ENDPOINT=hub.endpoint, HF_TOKEN="hf_fake", HF_HUB_DISABLE_XET="1")
     files = hub.repos["someone/tiny-lambda-grpo"]
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "recipe.yaml"} <= set(files)
     card = files["README.md"].decode()
