@@ -1,5 +1,6 @@
 """Time `boxed_math_reward` on a batch of 1,024 realistic completions (MATH500's gold answers, boxed at the end of
-~1,500 characters of reasoning; half right, half wrong, a few unboxed or pathological).
+~1,500 characters of reasoning; about half right, half wrong, 5 % unboxed, 5 % pathological unless
+--no-pathological).
 
     python benchmarks/reward_throughput.py --data-dir ../shared/benchmarks --batch 1024 --repeats 3
 """
@@ -11,7 +12,7 @@ import statistics
 import time
 
 
-def completions_and_solutions(data_dir: str, batch: int, seed: int = 0):
+def completions_and_solutions(data_dir: str, batch: int, pathological: bool, seed: int = 0):
     from lambda_trl.eval.benchmarks import BENCHMARKS
 
     rows = BENCHMARKS["math500"].load_rows(data_dir)
@@ -23,7 +24,7 @@ def completions_and_solutions(data_dir: str, batch: int, seed: int = 0):
         kind = i % 20
         if kind == 0:
             answer_text = "so the answer is 42"  # unboxed
-        elif kind == 1:
+        elif kind == 1 and pathological:
             answer_text = "\\boxed{10^{10^{10^{10}}}}"  # pathological
         else:
             answer_text = f"\\boxed{{{row['answer'] if kind % 2 else other['answer']}}}"
@@ -37,11 +38,16 @@ def main():
     parser.add_argument("--data-dir", default="../shared/benchmarks")
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--no-pathological",
+        action="store_true",
+        help="Replace the 5 %% pathological answers (each hits the ~1 s cap).",
+    )
     args = parser.parse_args()
     from lambda_trl.answers import check_answers
     from lambda_trl.rewards import boxed_math_reward
 
-    completions, solutions = completions_and_solutions(args.data_dir, args.batch)
+    completions, solutions = completions_and_solutions(args.data_dir, args.batch, not args.no_pathological)
     started = time.perf_counter()
     check_answers([("1", "1")])  # start the worker pool
     print(f"worker start-up: {time.perf_counter() - started:.2f} s ({os.cpu_count()} CPUs)")

@@ -81,7 +81,7 @@ class AnswerChecker:
     """
 
     def __init__(self, workers: int | None = None, start_up_seconds: float = 60.0, slack_seconds: float = 5.0):
-        self.workers = workers or int(os.environ.get("LAMBDA_TRL_ANSWER_WORKERS", min(8, os.cpu_count() or 1)))
+        self.workers = workers or int(os.environ.get("LAMBDA_TRL_ANSWER_WORKERS", min(32, os.cpu_count() or 1)))
         self.start_up_seconds = start_up_seconds
         self.slack_seconds = slack_seconds
         self._pool: Pool | None = None

@@ -93,9 +93,9 @@ def main():
     parser.add_argument("--output", default="docs/results.md")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    work = ROOT / args.work_dir
-    work.mkdir(parents=True, exist_ok=True)
-    write_held_out(work / "data", args.eval_size)
+    work = Path(args.work_dir)  # relative to the repository root, so the recorded commands are portable
+    (ROOT / work).mkdir(parents=True, exist_ok=True)
+    write_held_out(ROOT / work / "data", args.eval_size)
     cli = [sys.executable, "-m", "lambda_trl.cli"]
     commands, accuracies, curves, durations = [], {m: [] for m in METHODS}, {m: [] for m in METHODS}, []
     for seed in seeds:
@@ -134,12 +134,14 @@ def main():
                 "--label",
                 method,
             ]
-            print(f"[{method}, seed {seed}] training ...", flush=True)
-            durations.append(run(train, work / f"{name}.train.log"))
-            run(evaluate, work / f"{name}.eval.log")
-            result = json.loads((output / "eval" / "results.json").read_text())["results"]["arithmetic"]
+            if not (ROOT / output / "eval" / "results.json").is_file():  # a rerun resumes: finished runs are kept
+                print(f"[{method}, seed {seed}] training ...", flush=True)
+                durations.append(run(train, ROOT / work / f"{name}.train.log"))
+                run(evaluate, ROOT / work / f"{name}.eval.log")
+            result = json.loads((ROOT / output / "eval" / "results.json").read_text())["results"]["arithmetic"]
             accuracies[method].append(result["accuracy"])
-            curves[method].append([json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()])
+            metrics = (ROOT / output / "metrics.jsonl").read_text().splitlines()
+            curves[method].append([json.loads(line) for line in metrics])
             print(f"[{method}, seed {seed}] held-out accuracy {result['accuracy']:.1f}%", flush=True)
             commands += [shlex.join(["lambda-trl", *train[3:]]), shlex.join(["lambda-trl", *evaluate[3:]])]
     base = ROOT / args.output
@@ -181,8 +183,8 @@ def main():
         "",
         f"- Python {platform.python_version()}, torch {version('torch')}, trl {version('trl')}, transformers "
         f"{version('transformers')}, lambda-trl {version('lambda-trl')}",
-        f"- {platform.platform()}, {os.cpu_count()} CPU cores, no GPU; training took "
-        f"{statistics.mean(durations) / 60:.1f} min per run on average.",
+        f"- {platform.platform()}, {os.cpu_count()} CPU cores, no GPU"
+        + (f"; training took {statistics.mean(durations) / 60:.1f} min per run on average." if durations else "."),
         "",
     ]
     base.write_text("\n".join(lines))
@@ -207,8 +209,8 @@ def run_base(cli, work: Path, args) -> str:
         "16",
         "--one-shot",
     ]
-    run(command, work / "base.eval.log")
-    return json.dumps(json.loads((output / "results.json").read_text())["results"]["arithmetic"]["accuracy"])
+    run(command, ROOT / work / "base.eval.log")
+    return json.dumps(json.loads((ROOT / output / "results.json").read_text())["results"]["arithmetic"]["accuracy"])
 
 
 if __name__ == "__main__":
