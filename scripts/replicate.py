@@ -70,12 +70,14 @@ def plot(curves_by_method: dict, path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    colors = dict(zip(METHODS, ["tab:blue", "tab:orange", "tab:green"]))  # the same color in every panel
     figure, axes = plt.subplots(1, len(CURVES), figsize=(3.3 * len(CURVES), 3))
     for axis, (key, label) in zip(axes, CURVES):
         for method, runs in curves_by_method.items():
             points = mean_curve(runs, key)
             if points:
-                axis.plot(*zip(*points), marker="o", markersize=3, label=method)
+                style = "--" if method == "λ-GRPO" else "-"  # DAPO and λ-GRPO can overlap while λ stays near 0
+                axis.plot(*zip(*points), style, marker="o", markersize=3, label=method, color=colors[method])
         axis.set_title(label, fontsize=10)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
