@@ -97,11 +97,12 @@ class LambdaReturnGRPOTrainer(LambdaGRPOTrainer):
     def _log_trace_metrics(self, advantages, sums, mask):
         mode = "train" if self.model.training else "eval"
         valid = mask.bool()
+        clamp = -float("inf") if self.args.trace_advantage_clamp is None else self.args.trace_advantage_clamp
         stats = torch.stack(
             [
                 (sums * mask).sum(),
                 mask.sum().to(sums.dtype),
-                (advantages < (self.args.trace_advantage_clamp or -float("inf"))).sum().to(sums.dtype),
+                (advantages < clamp).sum().to(sums.dtype),
                 torch.tensor(float(advantages.numel()), dtype=sums.dtype, device=sums.device),
             ]
         )

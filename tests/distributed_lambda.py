@@ -63,7 +63,8 @@ def main(output_dir: str):
     }
     with open(os.path.join(output_dir, f"result-{world_size}-rank{rank}.json"), "w") as f:
         json.dump(result, f)
-    torch.distributed.destroy_process_group() if torch.distributed.is_initialized() else None
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_loss_equivalence import build_trainer, fixed_batch, loss_and_gradients
+from test_loss_equivalence import assert_same, build_trainer, fixed_batch, loss_and_gradients
 from tiny import count_a_reward, sum_dataset, tiny_config_fields, tiny_model, tiny_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
@@ -45,11 +45,7 @@ def test_lambda_zero_recent_without_clamp_is_plain_grpo(tmp_path):
     ours = trainer(tmp_path, trace_style="recent", trace_lambda=0.0, trace_advantage_clamp=None, loss_type="grpo")
     plain = build_trainer(GRPOTrainer, GRPOConfig, tmp_path, loss_type="grpo")
     batch = fixed_batch(LENGTHS, ADVANTAGES, 4, SHUFFLE)
-    loss_a, grads_a = loss_and_gradients(ours, batch)
-    loss_b, grads_b = loss_and_gradients(plain, batch)
-    torch.testing.assert_close(loss_a, loss_b, atol=1e-6, rtol=0)
-    for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-6, rtol=0)
+    assert_same(loss_and_gradients(ours, batch), loss_and_gradients(plain, batch))
 
 
 def test_per_token_advantages_reach_trls_loss(tmp_path):
@@ -78,11 +74,7 @@ def test_composes_with_lambda_token_preference(tmp_path):
     reference = build_trainer(LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, lambda_init=1.5, learn_lambda=False)
     batch = fixed_batch(LENGTHS, ADVANTAGES, 4, SHUFFLE)
     traced = batch["advantages"].clamp(min=-0.1)[:, None] * column_sums(batch["completion_mask"], 0.8, "both")
-    loss_a, grads_a = loss_and_gradients(composed, batch)
-    loss_b, grads_b = loss_and_gradients(reference, {**batch, "advantages": traced})
-    torch.testing.assert_close(loss_a, loss_b, atol=1e-6, rtol=0)
-    for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-6, rtol=0)
+    assert_same(loss_and_gradients(composed, batch), loss_and_gradients(reference, {**batch, "advantages": traced}))
 
 
 def test_exact_path_keeps_the_kl_untraced(tmp_path):
@@ -93,11 +85,7 @@ def test_exact_path_keeps_the_kl_untraced(tmp_path):
     batch["advantages"] = torch.zeros_like(batch["advantages"])  # isolate the KL term
     plain = build_trainer(GRPOTrainer, GRPOConfig, tmp_path, loss_type="dapo", use_bias_correction_kl=False)
     ours.beta = plain.beta = 0.1  # set after construction: the batch carries the reference log-probs itself
-    assert_gradients = loss_and_gradients(ours, batch), loss_and_gradients(plain, batch)
-    (loss_a, grads_a), (loss_b, grads_b) = assert_gradients
-    torch.testing.assert_close(loss_a, loss_b, atol=1e-6, rtol=0)
-    for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-6, rtol=0)
+    assert_same(loss_and_gradients(ours, batch), loss_and_gradients(plain, batch))
 
 
 @pytest.mark.parametrize("overrides", [{}, {"trace_update": "weight"}, {"num_iterations": 2}, {"trace_impl": "verl"}])
