@@ -1,4 +1,6 @@
 """Trains λ-GRPO for a few steps and writes λ's trajectory; run under `torchrun` (N processes) or plain python (1).
+With the argument `grpo_lambda` the run is GRPO-λ's traces combined with λ-GRPO's learnable λ, with two iterations
+per generation so the traced log-ratios inside the clip (old log-probs) are exercised too.
 
 Completions come from a scripted rollout that depends only on the prompt and the completion's index in its group,
 so one process with the whole global batch sees exactly the completions that N processes see between them.
@@ -10,9 +12,9 @@ import sys
 import zlib
 
 import torch
-from tiny import CHARACTERS, count_a_reward, sum_dataset, tiny_config, tiny_model, tiny_tokenizer
+from tiny import CHARACTERS, count_a_reward, sum_dataset, tiny_config_fields, tiny_model, tiny_tokenizer
 
-from lambda_trl import LambdaGRPOTrainer
+from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
 
 
 GROUP_SIZE = 4
@@ -38,15 +40,23 @@ def scripted_rollout(prompts, trainer):
     }
 
 
-def main(output_dir: str):
+def main(output_dir: str, trainer_name: str):
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     tokenizer = tiny_tokenizer()
-    trainer = LambdaGRPOTrainer(
+    fields = tiny_config_fields(
+        output_dir, max_steps=3, per_device_train_batch_size=GLOBAL_BATCH // world_size, num_generations=GROUP_SIZE
+    )
+    if trainer_name == "grpo_lambda":
+        trainer_class, args = (
+            LambdaReturnGRPOTrainer,
+            LambdaReturnGRPOConfig(**fields, token_preference="lambda", loss_type="dapo", num_iterations=2),
+        )
+    else:
+        trainer_class, args = LambdaGRPOTrainer, LambdaGRPOConfig(**fields)
+    trainer = trainer_class(
         model=tiny_model(tokenizer),
         reward_funcs=count_a_reward,
-        args=tiny_config(
-            output_dir, max_steps=3, per_device_train_batch_size=GLOBAL_BATCH // world_size, num_generations=GROUP_SIZE
-        ),
+        args=args,
         train_dataset=sum_dataset(),
         processing_class=tokenizer,
         rollout_func=scripted_rollout,
@@ -59,13 +69,16 @@ def main(output_dir: str):
         "lambda": trainer.token_preference_lambda.item(),
         "lambda_bits": trainer.token_preference_lambda.detach().double().item().hex(),
         "history": history,
+        "trace_history": [
+            e["trace/column_sum_mean"] for e in trainer.state.log_history if "trace/column_sum_mean" in e
+        ],
         "model_checksum": sum(p.detach().double().sum().item() for p in trainer.model.parameters()),
     }
-    with open(os.path.join(output_dir, f"result-{world_size}-rank{rank}.json"), "w") as f:
+    with open(os.path.join(output_dir, f"result-{trainer_name}-{world_size}-rank{rank}.json"), "w") as f:
         json.dump(result, f)
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[-1], trainer_name=sys.argv[1] if len(sys.argv) > 2 else "lambda_grpo")

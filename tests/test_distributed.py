@@ -1,4 +1,5 @@
-"""λ on 2 CPU processes (gloo, torchrun) against one process with the same global batch."""
+"""λ-GRPO, and GRPO-λ combined with it, on 2 CPU processes (gloo, torchrun) against one process with the same global
+batch."""
 
 import json
 import os
@@ -26,7 +27,8 @@ def run(command, output_dir):
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
 
-def test_two_processes_agree_with_each_other_and_with_one_process(tmp_path):
+@pytest.mark.parametrize("trainer", ["lambda_grpo", "grpo_lambda"])
+def test_two_processes_agree_with_each_other_and_with_one_process(tmp_path, trainer):
     torchrun = [
         sys.executable,
         "-m",
@@ -36,11 +38,11 @@ def test_two_processes_agree_with_each_other_and_with_one_process(tmp_path):
         "--master_port",
         str(free_port()),
     ]
-    run(torchrun + ["distributed_lambda.py"], tmp_path)
-    run([sys.executable, "distributed_lambda.py"], tmp_path)
+    run(torchrun + ["distributed_lambda.py", trainer], tmp_path)
+    run([sys.executable, "distributed_lambda.py", trainer], tmp_path)
     rank0, rank1, single = (
-        json.loads((tmp_path / name).read_text())
-        for name in ("result-2-rank0.json", "result-2-rank1.json", "result-1-rank0.json")
+        json.loads((tmp_path / f"result-{trainer}-{name}.json").read_text())
+        for name in ("2-rank0", "2-rank1", "1-rank0")
     )
     assert rank0["world_size"] == rank1["world_size"] == 2 and single["world_size"] == 1
     assert rank0["lambda_bits"] == rank1["lambda_bits"], "λ must be bit-identical on every rank"
@@ -51,3 +53,5 @@ def test_two_processes_agree_with_each_other_and_with_one_process(tmp_path):
         assert value == pytest.approx(single_value, abs=1e-6)
         assert gradient == pytest.approx(single_gradient, abs=1e-6)
     assert rank0["model_checksum"] == pytest.approx(single["model_checksum"], rel=1e-6)
+    assert len(rank0["trace_history"]) == (3 if trainer == "grpo_lambda" else 0)
+    assert rank0["trace_history"] == pytest.approx(single["trace_history"], rel=1e-6)
