@@ -3,7 +3,7 @@
 import pytest
 import torch
 from test_loss_equivalence import assert_same, build_trainer, fixed_batch, loss_and_gradients
-from tiny import count_a_reward, sum_dataset, tiny_config_fields, tiny_model, tiny_tokenizer
+from tiny import StepCounter, count_a_reward, sum_dataset, tiny_config_fields, tiny_model, tiny_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
@@ -103,6 +103,34 @@ def test_short_training_run(tmp_path, overrides):
     assert len(logs) == 3 and all(entry["trace/column_sum_mean"] >= 1.0 for entry in logs)
     assert all(0.0 <= entry["trace/clamped_fraction"] <= 1.0 for entry in logs)
     assert all(torch.isfinite(torch.tensor(entry["loss"])) for entry in run.state.log_history if "loss" in entry)
+
+
+def test_resume_from_checkpoint_is_exact(tmp_path):
+    """GRPO-λ keeps no state of its own: resuming (here combined with a learnable λ, two iterations) is exact."""
+
+    def run(output_dir, **overrides):
+        tokenizer = tiny_tokenizer()
+        fields = tiny_config_fields(output_dir, max_steps=4, token_preference="lambda", num_iterations=2, **overrides)
+        return LambdaReturnGRPOTrainer(
+            model=tiny_model(tokenizer),
+            reward_funcs=count_a_reward,
+            args=LambdaReturnGRPOConfig(**fields),
+            train_dataset=sum_dataset(),
+            processing_class=tokenizer,
+        )
+
+    straight = run(tmp_path / "straight")
+    straight.train()
+    run(tmp_path / "resumed", save_steps=2, save_strategy="steps").train()
+    resumed = run(tmp_path / "resumed")
+    counter = StepCounter()
+    resumed.add_callback(counter)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "resumed" / "checkpoint-2"))
+    assert counter.steps == 2
+
+    assert resumed.token_preference_lambda.item() == straight.token_preference_lambda.item() != 0.0
+    for (name, ours), (_, theirs) in zip(resumed.model.named_parameters(), straight.model.named_parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0, msg=name)
 
 
 @pytest.mark.parametrize(

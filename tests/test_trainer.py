@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 from peft import LoraConfig
-from tiny import count_a_reward, sum_dataset, tiny_config, tiny_model, tiny_tokenizer, tiny_trainer
+from tiny import StepCounter, count_a_reward, sum_dataset, tiny_config, tiny_model, tiny_tokenizer, tiny_trainer
 
 from lambda_trl import LambdaGRPOTrainer
 from lambda_trl.optimizer import LAMBDA_GROUP_NAME, TokenPreferenceOptimizer
@@ -96,7 +96,10 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     checkpoint = tmp_path / "resumed" / "checkpoint-2"
     assert (checkpoint / LAMBDA_STATE_NAME).is_file()
     resumed = tiny_trainer(tmp_path / "resumed", max_steps=4, lambda_optimizer="adamw")
+    counter = StepCounter()
+    resumed.add_callback(counter)
     resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert counter.steps == 2
 
     assert resumed.token_preference_lambda.item() == straight.token_preference_lambda.item()
     assert resumed.optimizer.lambda_optimizer.state_dict()["state"][0]["exp_avg_sq"].item() == (

@@ -5,7 +5,7 @@ import string
 import torch
 from datasets import Dataset
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM, TrainerCallback
 
 
 CHARACTERS = string.digits + string.ascii_letters + " +-=*/\\{}().,:?!\n"
@@ -96,3 +96,13 @@ def tiny_trainer(output_dir, trainer_class=None, model=None, **overrides):
         train_dataset=sum_dataset(),
         processing_class=tokenizer,
     )
+
+
+class StepCounter(TrainerCallback):
+    """Counts the optimizer steps a run takes: a resumed run must take only the remaining ones."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps += 1
