@@ -101,3 +101,13 @@ def test_grpo_lambda_recipes_follow_the_spec_next_to_a_grpo_baseline(model):
     assert traced.max_completion_length == baseline.max_completion_length == GRPO_LAMBDA[model]
     assert traced.loss_type == baseline.loss_type == "grpo"
     assert baseline.token_preference == traced.token_preference == "none"
+
+    def settings(method):
+        values = yaml.safe_load((RECIPES / "grpo-lambda" / model / f"{method}.yaml").read_text())
+        return {
+            k: v
+            for k, v in values.items()
+            if not k.startswith("trace_") and k not in ("trainer", "output_dir", "run_name")
+        }
+
+    assert settings("grpo") == settings("grpo_lambda"), "the two files differ only in the method block"
