@@ -4,7 +4,7 @@ embedded SmolLM2-135M-Instruct with identical seeds, data, batch geometry and st
 generated problems with `lambda-trl eval`.
 Writes docs/results.md (table, curves, commands, versions, machine). `make replicate` runs it.
 
-    python scripts/replicate.py --seeds 1,2,3 --steps 12 --eval-size 64
+    python scripts/replicate.py --seeds 1,2,3 --steps 8 --eval-size 64
 """
 
 import argparse
@@ -96,7 +96,7 @@ def plot(curves_by_method: dict, path: Path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--eval-size", type=int, default=64)
     parser.add_argument("--work-dir", default="outputs/replicate")
     parser.add_argument("--output", default="docs/results.md")
