@@ -106,7 +106,7 @@ def main():
     (ROOT / work).mkdir(parents=True, exist_ok=True)
     write_held_out(ROOT / work / "data", args.eval_size)
     cli = [sys.executable, "-m", "lambda_trl.cli"]
-    commands, accuracies, curves, durations = [], {m: [] for m in METHODS}, {m: [] for m in METHODS}, []
+    commands, accuracies, curves = [], {m: [] for m in METHODS}, {m: [] for m in METHODS}
     for seed in seeds:
         for method, flags in METHODS.items():
             name = f"{method.replace('λ', 'lambda')}-seed{seed}"
@@ -145,7 +145,7 @@ def main():
             ]
             if not (ROOT / output / "eval" / "results.json").is_file():  # a rerun resumes: finished runs are kept
                 print(f"[{method}, seed {seed}] training ...", flush=True)
-                durations.append(run(train, ROOT / work / f"{name}.train.log"))
+                run(train, ROOT / work / f"{name}.train.log")
                 run(evaluate, ROOT / work / f"{name}.eval.log")
             result = json.loads((ROOT / output / "eval" / "results.json").read_text())["results"]["arithmetic"]
             accuracies[method].append(result["accuracy"])
@@ -156,7 +156,7 @@ def main():
     base = ROOT / args.output
     base.parent.mkdir(parents=True, exist_ok=True)
     plot(curves, base.with_name("results_curves.png"))
-    base_before = json.loads(run_base(cli, work, args))
+    base_before = run_base(cli, work)
     lines = [
         "# Small-scale replication on CPU: GRPO vs DAPO vs λ-GRPO vs GRPO-λ",
         "",
@@ -168,18 +168,27 @@ def main():
         "learning rate and step count; only the loss differs (GRPO-λ: λ = 0.99, `both` traces, ε-trace, negative "
         "advantages clamped at −0.1, on GRPO's aggregation). Nothing was tuned for one method.",
         "",
-        "| method | held-out accuracy (%), mean ± std over seeds | per seed |",
-        "|---|---|---|",
-        f"| SmolLM2-135M-Instruct (no training) | {base_before:.1f} | – |",
+        "| method | held-out accuracy (%), mean ± std over seeds | per seed | − GRPO, paired by seed | − DAPO, paired by seed |",
+        "|---|---|---|---|---|",
+        f"| SmolLM2-135M-Instruct (no training) | {base_before:.1f} | – | – | – |",
     ]
     for method, values in accuracies.items():
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        paired = [
+            "–" if method == baseline else mean_and_spread([a - b for a, b in zip(values, accuracies[baseline])], "+")
+            for baseline in ("GRPO", "DAPO")
+        ]
         lines.append(
-            f"| {method} | {statistics.mean(values):.1f} ± {spread:.1f} | "
-            + ", ".join(f"{v:.1f}" for v in values)
-            + " |"
+            f"| {method} | {mean_and_spread(values)} | {', '.join(f'{v:.1f}' for v in values)} | {' | '.join(paired)} |"
         )
+    final_lambdas = [[r["lambda/value"] for r in records if "lambda/value" in r][-1] for records in curves["λ-GRPO"]]
+    runtimes = [
+        r["train_runtime"] for runs in curves.values() for records in runs for r in records if "train_runtime" in r
+    ]
     lines += [
+        "",
+        f"One held-out problem is {100 / args.eval_size:.1f} points. λ-GRPO's final λ per seed: "
+        + ", ".join(f"{value:+.4f}" for value in final_lambdas)
+        + " (λ = 0 is DAPO).",
         "",
         "![training curves: mean over seeds](results_curves.png)",
         "",
@@ -193,15 +202,20 @@ def main():
         "",
         f"- Python {platform.python_version()}, torch {version('torch')}, trl {version('trl')}, transformers "
         f"{version('transformers')}, lambda-trl {version('lambda-trl')}",
-        f"- {platform.platform()}, {os.cpu_count()} CPU cores, no GPU"
-        + (f"; training took {statistics.mean(durations) / 60:.1f} min per run on average." if durations else "."),
+        f"- {platform.platform()}, {os.cpu_count()} CPU cores, no GPU; training took "
+        f"{statistics.mean(runtimes) / 60:.1f} min per run on average ({min(runtimes) / 60:.1f}–"
+        f"{max(runtimes) / 60:.1f}).",
         "",
     ]
     base.write_text("\n".join(lines))
     print(f"wrote {base}")
 
 
-def run_base(cli, work: Path, args) -> str:
+def mean_and_spread(values: list[float], sign: str = "") -> str:
+    return f"{statistics.mean(values):{sign}.1f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.1f}"
+
+
+def run_base(cli, work: Path) -> float:
     output = work / "base-eval"
     command = cli + [
         "eval",
@@ -219,8 +233,9 @@ def run_base(cli, work: Path, args) -> str:
         "16",
         "--one-shot",
     ]
-    run(command, ROOT / work / "base.eval.log")
-    return json.dumps(json.loads((ROOT / output / "results.json").read_text())["results"]["arithmetic"]["accuracy"])
+    if not (ROOT / output / "results.json").is_file():
+        run(command, ROOT / work / "base.eval.log")
+    return json.loads((ROOT / output / "results.json").read_text())["results"]["arithmetic"]["accuracy"]
 
 
 if __name__ == "__main__":
