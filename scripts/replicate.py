@@ -42,11 +42,9 @@ CURVES = [
 ]
 
 
-def run(command: list[str], log_path: Path) -> float:
-    started = time.time()
+def run(command: list[str], log_path: Path):
     with open(log_path, "w") as log:
         subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
-    return time.time() - started
 
 
 def write_held_out(directory: Path, size: int):
