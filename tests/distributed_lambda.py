@@ -1,6 +1,7 @@
-"""Trains λ-GRPO for a few steps and writes λ's trajectory; run under `torchrun` (N processes) or plain python (1).
-With the argument `grpo_lambda` the run is GRPO-λ's traces combined with λ-GRPO's learnable λ, with two iterations
-per generation so the traced log-ratios inside the clip (old log-probs) are exercised too.
+"""Trains λ-GRPO for a few steps and writes λ's trajectory; run under `torchrun` (N processes) or plain python (1)
+as `distributed_lambda.py lambda_grpo|grpo_lambda OUTPUT_DIR`. With `grpo_lambda` the run is GRPO-λ's traces
+combined with λ-GRPO's learnable λ, with two iterations per generation so the traced log-ratios inside the clip (old
+log-probs) are exercised too.
 
 Completions come from a scripted rollout that depends only on the prompt and the completion's index in its group,
 so one process with the whole global batch sees exactly the completions that N processes see between them.
@@ -81,4 +82,4 @@ def main(output_dir: str, trainer_name: str):
 
 
 if __name__ == "__main__":
-    main(sys.argv[-1], trainer_name=sys.argv[1] if len(sys.argv) > 2 else "lambda_grpo")
+    main(trainer_name=sys.argv[1], output_dir=sys.argv[2])

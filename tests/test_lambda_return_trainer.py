@@ -3,7 +3,7 @@
 import pytest
 import torch
 from test_loss_equivalence import assert_same, build_trainer, fixed_batch, loss_and_gradients
-from tiny import StepCounter, count_a_reward, sum_dataset, tiny_config_fields, tiny_model, tiny_tokenizer
+from tiny import StepCounter, tiny_config_fields, tiny_trainer
 from trl import GRPOConfig, GRPOTrainer
 
 from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
@@ -17,6 +17,10 @@ SHUFFLE = torch.tensor([5, 2, 7, 0, 3, 6, 1, 4])
 
 def trainer(tmp_path, **overrides):
     return build_trainer(LambdaReturnGRPOTrainer, LambdaReturnGRPOConfig, tmp_path, **overrides)
+
+
+def training_run(output_dir, **overrides):
+    return tiny_trainer(output_dir, LambdaReturnGRPOTrainer, config_class=LambdaReturnGRPOConfig, **overrides)
 
 
 def with_old_logps(trainer, batch):
@@ -90,14 +94,7 @@ def test_exact_path_keeps_the_kl_untraced(tmp_path):
 
 @pytest.mark.parametrize("overrides", [{}, {"trace_update": "weight"}, {"num_iterations": 2}, {"trace_impl": "verl"}])
 def test_short_training_run(tmp_path, overrides):
-    tokenizer = tiny_tokenizer()
-    run = LambdaReturnGRPOTrainer(
-        model=tiny_model(tokenizer),
-        reward_funcs=count_a_reward,
-        args=LambdaReturnGRPOConfig(**tiny_config_fields(tmp_path, loss_type="grpo", **overrides)),
-        train_dataset=sum_dataset(),
-        processing_class=tokenizer,
-    )
+    run = training_run(tmp_path, loss_type="grpo", **overrides)
     run.train()
     logs = [entry for entry in run.state.log_history if "trace/column_sum_mean" in entry]
     assert len(logs) == 3 and all(entry["trace/column_sum_mean"] >= 1.0 for entry in logs)
@@ -109,15 +106,7 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     """GRPO-λ keeps no state of its own: resuming (here combined with a learnable λ, two iterations) is exact."""
 
     def run(output_dir, **overrides):
-        tokenizer = tiny_tokenizer()
-        fields = tiny_config_fields(output_dir, max_steps=4, token_preference="lambda", num_iterations=2, **overrides)
-        return LambdaReturnGRPOTrainer(
-            model=tiny_model(tokenizer),
-            reward_funcs=count_a_reward,
-            args=LambdaReturnGRPOConfig(**fields),
-            train_dataset=sum_dataset(),
-            processing_class=tokenizer,
-        )
+        return training_run(output_dir, max_steps=4, token_preference="lambda", num_iterations=2, **overrides)
 
     straight = run(tmp_path / "straight")
     straight.train()

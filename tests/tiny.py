@@ -85,14 +85,14 @@ def tiny_config(output_dir, **overrides):
     return LambdaGRPOConfig(**tiny_config_fields(output_dir, **overrides))
 
 
-def tiny_trainer(output_dir, trainer_class=None, model=None, **overrides):
-    from lambda_trl import LambdaGRPOTrainer
+def tiny_trainer(output_dir, trainer_class=None, model=None, config_class=None, **overrides):
+    from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
 
     tokenizer = tiny_tokenizer()
     return (trainer_class or LambdaGRPOTrainer)(
         model=model if model is not None else tiny_model(tokenizer),
         reward_funcs=count_a_reward,
-        args=tiny_config(output_dir, **overrides),
+        args=(config_class or LambdaGRPOConfig)(**tiny_config_fields(output_dir, **overrides)),
         train_dataset=sum_dataset(),
         processing_class=tokenizer,
     )
