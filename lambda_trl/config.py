@@ -106,10 +106,10 @@ class LambdaGRPOConfig(GRPOConfig):
                 "use_liger_kernel=True is not supported by LambdaGRPOTrainer: the λ weights enter through TRL's own "
                 "loss, which the Liger path does not use. Set use_liger_kernel=False."
             )
-        if self.fp16:
+        if self.fp16 and self.token_preference == "lambda" and self.learn_lambda:
             raise ValueError(
-                "fp16=True is not supported: λ lives outside the model and its gradient would stay loss-scaled by "
-                "the fp16 GradScaler. Use bf16=True (or full precision)."
+                "fp16=True is not supported while λ is learned: λ lives outside the model and its gradient would stay "
+                "loss-scaled by the fp16 GradScaler. Use bf16=True (or full precision), or learn_lambda=False."
             )
         super().__post_init__()
         group_size = self.num_generations

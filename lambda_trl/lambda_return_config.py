@@ -88,12 +88,18 @@ class LambdaReturnGRPOConfig(LambdaGRPOConfig):
         if self.use_liger_kernel:
             raise ValueError("use_liger_kernel=True is not supported by LambdaReturnGRPOTrainer.")
         super().__post_init__()
-        uses_old_logps = (
-            self.num_iterations > 1 or self.steps_per_generation > self.gradient_accumulation_steps or self.use_vllm
-        )
-        if self.trace_update == "trace" and uses_old_logps and self.beta != 0 and self.use_bias_correction_kl:
+        if self.trace_update == "trace" and self.uses_old_logps and self.beta != 0 and self.use_bias_correction_kl:
             raise ValueError(
-                "With old log-probs (num_iterations > 1, steps_per_generation > gradient_accumulation_steps or vLLM) "
-                "GRPO-λ traces the ratio inside the clip, and use_bias_correction_kl=True would weight the KL term by "
-                "that traced ratio. Set use_bias_correction_kl=False (or beta=0) to keep the KL untraced."
+                "This configuration computes old log-probs (gradient_accumulation_steps is not a multiple of "
+                "steps_per_generation × num_iterations, or vLLM importance-sampling correction is on), so GRPO-λ "
+                "traces the ratio inside the clip, and use_bias_correction_kl=True would weight the KL term by that "
+                "traced ratio. Set use_bias_correction_kl=False (or beta=0) to keep the KL untraced."
             )
+
+    @property
+    def uses_old_logps(self) -> bool:
+        """Whether TRL's GRPOTrainer computes old log-probs for this configuration (its own condition, TRL 1.16)."""
+        generate_every = self.steps_per_generation * self.num_iterations
+        return self.gradient_accumulation_steps % generate_every != 0 or (
+            self.use_vllm and self.vllm_importance_sampling_correction
+        )

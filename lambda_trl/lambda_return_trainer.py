@@ -16,9 +16,10 @@ class LambdaReturnGRPOTrainer(LambdaGRPOTrainer):
     log-probs turn it into a critic-free λ-return (see `lambda_trl.traces`). Negative advantages are clamped,
     $\tilde A_i = \max(\hat A_i, c)$.
 
-    - ε-trace on-policy (`num_iterations=1`, no vLLM importance correction): TRL's loss gets per-token advantages
+    - ε-trace on-policy (no old log-probs): TRL's loss gets per-token advantages
       $\tilde A_i C_{ij}$ (trace column sums), which give exactly the gradient of the traced-ratio surrogate.
-    - ε-trace with old log-probs (`num_iterations > 1`, `steps_per_generation > gradient_accumulation_steps`, vLLM):
+    - ε-trace with old log-probs (TRL computes them when `gradient_accumulation_steps` is not a multiple of
+      `steps_per_generation × num_iterations`, or for vLLM importance-sampling correction):
       the trace goes inside the clip exactly. The log-probs TRL's loss consumes become
       $\ell^{old} + \mathrm{clamp}(W(\ell - \ell^{old}), \pm 20)$, so TRL's own ratio is the traced ratio; the
       reference log-probs are shifted by the same amount, so the KL term keeps its untraced value and gradient, and
@@ -41,10 +42,7 @@ class LambdaReturnGRPOTrainer(LambdaGRPOTrainer):
         "\n    year   = 2025,\n    eprint = {arXiv:2510.00194},\n}",
     }
 
-    def __init__(self, model, reward_funcs, args: LambdaReturnGRPOConfig | None = None, **kwargs):
-        if args is not None and not isinstance(args, LambdaReturnGRPOConfig):
-            raise TypeError(f"`args` must be a LambdaReturnGRPOConfig, got {type(args).__name__}.")
-        super().__init__(model, reward_funcs, args=args, **kwargs)
+    config_class = LambdaReturnGRPOConfig
 
     @property
     def trace_decay(self) -> float:

@@ -16,6 +16,11 @@ class TokenPreferenceOptimizer(torch.optim.Optimizer):
     prepared model optimizer, so DDP/DeepSpeed/FSDP never see it: λ is not in the model's state dict, not in the
     model's gradient clipping and not partitioned; instead its gradient is averaged over processes here, so every
     rank applies the same update to the same value.
+
+    The engines differ in what `model_optimizer.step()` does: under DeepSpeed the engine already stepped inside
+    `accelerator.backward` at the accumulation boundary and accelerate's wrapper step is a no-op. Either way λ's
+    gradient has accumulated over the same micro-batches with the same loss scaling as the model's (it flows through
+    the same backward), and λ steps once here, after the model, and not at all when the model's step was skipped.
     """
 
     def __init__(
@@ -42,8 +47,8 @@ class TokenPreferenceOptimizer(torch.optim.Optimizer):
         self.follows_schedule = follows_schedule
         self.on_step = on_step
         # Optimizer.__init__ would copy the groups; sharing the dicts keeps schedulers and the two inner optimizers
-        # looking at the same learning rates.
-        self.defaults = model_optimizer.defaults
+        # looking at the same learning rates. DeepSpeed's ZeRO optimizers have no `defaults`.
+        self.defaults = getattr(model_optimizer, "defaults", None) or {}
         self._optimizer_step_pre_hooks, self._optimizer_step_post_hooks = {}, {}
 
     @property
@@ -61,6 +66,10 @@ class TokenPreferenceOptimizer(torch.optim.Optimizer):
     def step(self, closure=None):
         loss = self.model_optimizer.step() if closure is None else self.model_optimizer.step(closure)
         lam = self.token_preference_lambda
+        # An overflow-skipped model step (DeepSpeed's loss scaler) is skipped on every rank alike, so λ skips it too.
+        if getattr(self.model_optimizer, "step_was_skipped", False):
+            self.lambda_optimizer.zero_grad(set_to_none=True)
+            return loss
         # Every rank must join the collective, even one whose λ received no gradient.
         gradient = lam.grad if lam.grad is not None else torch.zeros_like(lam)
         lam.grad = self.average_across_processes(gradient.detach().clone())

@@ -2,16 +2,18 @@ import os
 import textwrap
 
 import torch
+from transformers.utils import logging
 from trl import GRPOTrainer
 from trl.trainer.utils import get_config_model_id
 
 from .config import LambdaGRPOConfig
+from .lambda_state import LAMBDA_STATE_NAME, read_lambda_state, write_lambda_state
 from .model_card import token_preference_card_section
 from .optimizer import TokenPreferenceOptimizer
 from .weighting import FIXED_TOKEN_PREFERENCES, token_preference_weights
 
 
-LAMBDA_STATE_NAME = "token_preference_lambda.pt"
+logger = logging.get_logger(__name__)
 
 
 class LambdaGRPOTrainer(GRPOTrainer):
@@ -52,17 +54,69 @@ class LambdaGRPOTrainer(GRPOTrainer):
             }"""),
     }
 
-    def __init__(self, model, reward_funcs, args: LambdaGRPOConfig | None = None, **kwargs):
+    config_class = LambdaGRPOConfig
+
+    # The same parameters as `GRPOTrainer.__init__`, in its order (tests/test_trainer.py checks them against TRL's).
+    def __init__(
+        self,
+        model,
+        reward_funcs=None,
+        args: LambdaGRPOConfig | None = None,
+        train_dataset=None,
+        eval_dataset=None,
+        processing_class=None,
+        reward_processing_classes=None,
+        callbacks=None,
+        optimizers=(None, None),
+        quantization_config=None,
+        peft_config=None,
+        tools=None,
+        rollout_func=None,
+        environment_factory=None,
+    ):
         if args is None:
             model_name = model if isinstance(model, str) else get_config_model_id(model.config)
-            args = LambdaGRPOConfig(f"{model_name.split('/')[-1]}-LambdaGRPO")
-        if not isinstance(args, LambdaGRPOConfig):
-            raise TypeError(f"`args` must be a LambdaGRPOConfig, got {type(args).__name__}.")
-        super().__init__(model, reward_funcs, args=args, **kwargs)
+            args = self.config_class(f"{model_name.split('/')[-1]}-{type(self).__name__.removesuffix('Trainer')}")
+        if not isinstance(args, self.config_class):
+            raise TypeError(f"`args` must be a {self.config_class.__name__}, got {type(args).__name__}.")
+        super().__init__(
+            model,
+            reward_funcs,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            reward_processing_classes=reward_processing_classes,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            quantization_config=quantization_config,
+            peft_config=peft_config,
+            tools=tools,
+            rollout_func=rollout_func,
+            environment_factory=environment_factory,
+        )
         self.token_preference_lambda = torch.nn.Parameter(
             torch.tensor(args.lambda_init, dtype=torch.float32, device=self.accelerator.device),
             requires_grad=self.learns_lambda,
         )
+        self._reject_fp16()
+
+    def _reject_fp16(self):
+        # `fp16=True` is rejected by the config; fp16 can also come from the accelerate config,
+        # ACCELERATE_MIXED_PRECISION or a DeepSpeed JSON, and only the accelerator sees those.
+        if not self.learns_lambda:
+            return
+        deepspeed_plugin = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        deepspeed_fp16 = deepspeed_plugin is not None and (
+            deepspeed_plugin.deepspeed_config.get("fp16", {}).get("enabled") is True
+        )
+        if self.accelerator.mixed_precision == "fp16" or deepspeed_fp16:
+            source = "the DeepSpeed config's fp16.enabled" if deepspeed_fp16 else "mixed_precision='fp16'"
+            raise ValueError(
+                f"fp16 mixed precision ({source}, from the accelerate config or ACCELERATE_MIXED_PRECISION) is not "
+                "supported while λ is learned: the fp16 loss scale would multiply λ's gradient. Use bf16 "
+                "(`--mixed_precision bf16`) or full precision (`--mixed_precision no`), or learn_lambda=False."
+            )
 
     @property
     def learns_lambda(self) -> bool:
@@ -136,11 +190,15 @@ class LambdaGRPOTrainer(GRPOTrainer):
         self._metrics["train"]["lambda/grad"].append(gradient)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        if optimizer is not None:
+            # DeepSpeed builds the model's schedule on its own optimizer, from a copy of the trainer before `prepare`.
+            return super().create_scheduler(num_training_steps, optimizer=optimizer)
+        # The Trainer's own call, after `prepare`: the model's optimizer is final, so λ's group is added around it.
         model_optimizer = self.optimizer
         if isinstance(model_optimizer, TokenPreferenceOptimizer):
             model_optimizer = model_optimizer.model_optimizer
         # The model's schedule is built on the model's optimizer only, so it never moves λ's learning rate.
-        scheduler = super().create_scheduler(num_training_steps, optimizer=optimizer or model_optimizer)
+        scheduler = super().create_scheduler(num_training_steps, optimizer=model_optimizer)
         if self.learns_lambda and not isinstance(self.optimizer, TokenPreferenceOptimizer):
             self.optimizer = TokenPreferenceOptimizer(
                 model_optimizer,
@@ -153,8 +211,22 @@ class LambdaGRPOTrainer(GRPOTrainer):
             )
         return scheduler
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        """Saves the model as TRL does, plus λ's state (`lambda_state.LAMBDA_STATE_NAME`) beside it."""
+        super().save_model(output_dir, _internal_call)
+        if self.args.token_preference != "lambda" or not self.args.should_save:
+            return
+        optimizer = self.optimizer if isinstance(self.optimizer, TokenPreferenceOptimizer) else None
+        write_lambda_state(
+            output_dir or self.args.output_dir,
+            self.token_preference_lambda.item(),
+            self.state.global_step,
+            self.args,
+            None if optimizer is None else optimizer.lambda_optimizer.state_dict(),
+        )
+
     # The Trainer saves and loads the optimizer through backend-specific paths (DeepSpeed, FSDP) that only know the
-    # model's parameters: hand them the model's optimizer and keep λ's state in a file of its own beside it.
+    # model's parameters: hand them the model's optimizer. λ's state is saved with the model (`save_model`).
     def _save_optimizer_and_scheduler(self, output_dir):
         if not isinstance(self.optimizer, TokenPreferenceOptimizer):
             return super()._save_optimizer_and_scheduler(output_dir)
@@ -164,8 +236,6 @@ class LambdaGRPOTrainer(GRPOTrainer):
             super()._save_optimizer_and_scheduler(output_dir)
         finally:
             self.optimizer = optimizer
-        if self.args.should_save:
-            torch.save(optimizer.lambda_state_dict(), os.path.join(output_dir, LAMBDA_STATE_NAME))
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         if not isinstance(self.optimizer, TokenPreferenceOptimizer):
@@ -176,12 +246,25 @@ class LambdaGRPOTrainer(GRPOTrainer):
             super()._load_optimizer_and_scheduler(checkpoint)
         finally:
             self.optimizer = optimizer
-        if checkpoint is None:
-            return
-        path = os.path.join(checkpoint, LAMBDA_STATE_NAME)
-        if not os.path.isfile(path):
+        if checkpoint is not None:
+            self._load_lambda_state(checkpoint, optimizer)
+
+    def _load_lambda_state(self, checkpoint: str, optimizer: TokenPreferenceOptimizer):
+        state = read_lambda_state(checkpoint)
+        if state is None:
             raise FileNotFoundError(
-                f"{path} is missing: the checkpoint was not written by a λ-learning LambdaGRPOTrainer, so λ and its "
-                "optimizer state cannot be restored."
+                f"{os.path.join(checkpoint, LAMBDA_STATE_NAME)} is missing, so λ cannot be restored: the checkpoint was "
+                "not written by LambdaGRPOTrainer with token_preference='lambda'. To start λ afresh (lambda_init) on "
+                "this checkpoint's model, load the model from it (model_name_or_path) instead of resuming."
             )
-        optimizer.load_lambda_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        with torch.no_grad():
+            self.token_preference_lambda.fill_(state["lambda"])
+        source = f"{checkpoint} (step {state['global_step']})"
+        if state["optimizer_state"] is not None:
+            optimizer.lambda_optimizer.load_state_dict(state["optimizer_state"])
+            logger.info(f"Restored λ = {state['lambda']:.6g} and λ's {state['lambda_optimizer']} state from {source}.")
+        else:
+            logger.warning(
+                f"Restored λ = {state['lambda']:.6g} from {source}; that run did not learn λ, so λ's optimizer starts "
+                "fresh."
+            )

@@ -18,6 +18,11 @@ $$
 
 with $\mu$, $\sigma$ the mean and unbiased standard deviation of the $G$ lengths of a group. This module is pure torch
 and imports no TRL, so the math can be read and tested on its own.
+
+A completion of length 0 (no token the loss sees, e.g. truncated under `mask_truncated_completions=True`) is not part
+of its group: $\mu$, $\sigma$, $G$ and the softmax run over the group's other $G'$ completions, and its own weight is 0.
+Otherwise it would count as the group's shortest completion and take softmax mass, depending on λ, that its
+(empty) loss never uses.
 """
 
 import torch
@@ -43,6 +48,14 @@ def _grouped_lengths(lengths: torch.Tensor, group_size: int) -> torch.Tensor:
     return lengths.to(torch.float64).view(-1, group_size)
 
 
+def _group_members(grouped: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Which completions belong to their group (length > 0), how many do (G'), and their mean length μ."""
+    members = grouped > 0
+    count = members.sum(dim=1, keepdim=True)
+    mean = (grouped * members).sum(dim=1, keepdim=True) / count.clamp(min=1)
+    return members, count, mean
+
+
 def _output_dtype(lengths: torch.Tensor) -> torch.dtype:
     return torch.promote_types(lengths.dtype, torch.float32) if lengths.is_floating_point() else torch.float32
 
@@ -52,12 +65,10 @@ def normalized_lengths(lengths: torch.Tensor, group_size: int, reducer: float = 
     if reducer <= 0:
         raise ValueError(f"`reducer` must be > 0, got {reducer}.")
     grouped = _grouped_lengths(lengths, group_size)
-    if group_size == 1:
-        z = torch.zeros_like(grouped)
-    else:
-        mean = grouped.mean(dim=1, keepdim=True)
-        std = grouped.std(dim=1, keepdim=True, unbiased=True)
-        z = torch.where(std > 0, (grouped - mean) / std.clamp(min=torch.finfo(std.dtype).tiny), 0.0)
+    members, count, mean = _group_members(grouped)
+    variance = (members * (grouped - mean) ** 2).sum(dim=1, keepdim=True) / (count - 1).clamp(min=1)
+    std = variance.sqrt()
+    z = torch.where(members & (std > 0), (grouped - mean) / std.clamp(min=torch.finfo(std.dtype).tiny), 0.0)
     return (1 + reducer * z).clamp(min=MIN_NORMALIZED_LENGTH).view(-1)
 
 
@@ -74,14 +85,18 @@ def token_preference_weights(
         reducer: r > 0; see `REDUCER_PRESETS`.
 
     Returns:
-        f of shape (N,): positive, summing to G within every group, differentiable w.r.t. `lam`.
+        f of shape (N,): positive and summing to G within every group (0 for length-0 completions, the others sum
+        to their number G'), differentiable w.r.t. `lam`.
     """
     h = normalized_lengths(lengths, group_size, reducer).view(-1, group_size)
+    members, count, _ = _group_members(_grouped_lengths(lengths, group_size))
     lam = torch.as_tensor(lam, device=h.device)
     if lam.dim() != 0:
         raise ValueError(f"`lam` must be a scalar, got shape {tuple(lam.shape)}.")
     g = torch.exp(lam.to(torch.float64) * torch.log(h))  # h**λ, with a gradient that stays finite at h = 1
-    f = group_size * torch.softmax(g, dim=1)
+    # Non-members take no softmax mass; a group without members keeps finite logits so no NaN reaches λ's gradient.
+    g = g.masked_fill(~members & (count > 0), -torch.inf)
+    f = torch.where(members, count * torch.softmax(g, dim=1), 0.0)
     out_dtype = _output_dtype(lengths)
     if lam.is_floating_point():
         out_dtype = torch.promote_types(out_dtype, lam.dtype)
@@ -89,22 +104,23 @@ def token_preference_weights(
 
 
 def grpo_weights(lengths: torch.Tensor, group_size: int) -> torch.Tensor:
-    r"""GRPO as a token preference (Eq. 8): $f_i = \mu / |o_i|$. Zero-length completions get weight 0."""
+    r"""GRPO as a token preference (Eq. 8): $f_i = \mu / |o_i|$."""
     grouped = _grouped_lengths(lengths, group_size)
-    mean = grouped.mean(dim=1, keepdim=True)
-    f = torch.where(grouped > 0, mean / grouped.clamp(min=1.0), 0.0)
+    members, _, mean = _group_members(grouped)
+    f = torch.where(members, mean / grouped.clamp(min=1.0), 0.0)
     return f.view(-1).to(_output_dtype(lengths))
 
 
 def dapo_weights(lengths: torch.Tensor, group_size: int) -> torch.Tensor:
     r"""DAPO as a token preference (Eq. 9): $f_i = 1$."""
-    return torch.ones_like(_grouped_lengths(lengths, group_size)).view(-1).to(_output_dtype(lengths))
+    members, _, _ = _group_members(_grouped_lengths(lengths, group_size))
+    return members.view(-1).to(_output_dtype(lengths))
 
 
 def dr_grpo_weights(lengths: torch.Tensor, group_size: int) -> torch.Tensor:
     r"""Dr. GRPO as a token preference (Eq. 10): $f_i = \mu$, the group's mean length."""
-    grouped = _grouped_lengths(lengths, group_size)
-    return grouped.mean(dim=1, keepdim=True).expand_as(grouped).reshape(-1).to(_output_dtype(lengths))
+    members, _, mean = _group_members(_grouped_lengths(lengths, group_size))
+    return torch.where(members, mean, 0.0).view(-1).to(_output_dtype(lengths))
 
 
 FIXED_TOKEN_PREFERENCES = {"grpo": grpo_weights, "dapo": dapo_weights, "dr_grpo": dr_grpo_weights}

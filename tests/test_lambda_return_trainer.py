@@ -133,8 +133,33 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
         ({"loss_type": "cispo"}, "not supported by GRPO-λ"),
         ({"importance_sampling_level": "sequence", "loss_type": "grpo"}, "importance_sampling_level='token'"),
         ({"num_iterations": 2, "beta": 0.01}, "use_bias_correction_kl=False"),
+        ({"gradient_accumulation_steps": 4, "steps_per_generation": 3, "beta": 0.01}, "use_bias_correction_kl=False"),
     ],
 )
 def test_invalid_trace_configuration(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         LambdaReturnGRPOConfig(**tiny_config_fields(tmp_path, **overrides))
+
+
+@pytest.mark.parametrize(
+    ("accumulation", "steps_per_generation", "iterations"), [(4, 3, 1), (2, 2, 1), (1, 1, 2), (2, 1, 2)]
+)
+def test_old_logps_rule_is_what_trl_does(tmp_path, accumulation, steps_per_generation, iterations):
+    run = training_run(
+        tmp_path,
+        max_steps=1,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=accumulation,
+        steps_per_generation=steps_per_generation,
+        num_iterations=iterations,
+    )
+    seen = []
+    compute_loss = run._compute_loss
+
+    def recording_compute_loss(model, inputs):
+        seen.append(inputs.get("old_per_token_logps") is not None)
+        return compute_loss(model, inputs)
+
+    run._compute_loss = recording_compute_loss
+    run.train()
+    assert seen and set(seen) == {run.args.uses_old_logps}

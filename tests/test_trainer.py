@@ -1,15 +1,21 @@
 """End-to-end training on a tiny random model: λ's update rule, optimizer group, checkpointing, PEFT and errors."""
 
+import dataclasses
+import inspect
+import json
 import math
 
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 from peft import LoraConfig
 from tiny import StepCounter, count_a_reward, sum_dataset, tiny_config, tiny_model, tiny_tokenizer, tiny_trainer
+from transformers import TrainerCallback
+from trl import GRPOTrainer
 
-from lambda_trl import LambdaGRPOTrainer
+from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
+from lambda_trl.lambda_state import LAMBDA_STATE_NAME, read_lambda_state
 from lambda_trl.optimizer import LAMBDA_GROUP_NAME, TokenPreferenceOptimizer
-from lambda_trl.trainer import LAMBDA_STATE_NAME
 
 
 def step_logs(trainer):
@@ -85,6 +91,27 @@ def test_metrics_are_logged(tmp_path):
     assert entry["token_preference/f_min"] <= 1.0 <= entry["token_preference/f_max"]
 
 
+def test_masked_truncated_completions_leave_their_group(tmp_path):
+    # Most completions of the tiny model hit max_completion_length; masked, they must not take λ-dependent weight.
+    trainer = tiny_trainer(tmp_path, max_steps=3, mask_truncated_completions=True, lambda_init=2.0)
+    seen = []
+    group_weights = trainer.group_weights
+
+    def recording_group_weights(group_lengths):
+        weights = group_weights(group_lengths)
+        seen.append((group_lengths.clone(), weights.detach().clone()))
+        return weights
+
+    trainer.group_weights = recording_group_weights
+    trainer.train()
+    lengths = torch.cat([lengths for lengths, _ in seen])
+    weights = torch.cat([weights for _, weights in seen])
+    assert (lengths == 0).any() and (lengths > 0).any(), "the run should mask some completions and keep others"
+    assert torch.equal(weights[lengths == 0], torch.zeros_like(weights[lengths == 0]))
+    torch.testing.assert_close(weights.sum(dim=1), (lengths > 0).sum(dim=1).to(weights.dtype))
+    assert all(math.isfinite(e["loss"]) and math.isfinite(e["lambda/grad"]) for e in step_logs(trainer))
+
+
 def test_resume_from_checkpoint_is_exact(tmp_path):
     straight = tiny_trainer(tmp_path / "straight", max_steps=4, lambda_optimizer="adamw")
     straight.train()
@@ -113,8 +140,143 @@ def test_resume_from_a_checkpoint_without_lambda_state_fails_clearly(tmp_path):
     trainer = tiny_trainer(tmp_path, max_steps=2, save_steps=2, save_strategy="steps")
     trainer.train()
     (tmp_path / "checkpoint-2" / LAMBDA_STATE_NAME).unlink()
-    with pytest.raises(FileNotFoundError, match="λ and its optimizer state"):
+    with pytest.raises(FileNotFoundError, match="λ cannot be restored"):
         tiny_trainer(tmp_path, max_steps=4).train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+
+
+def test_lambda_state_travels_with_the_model(tmp_path):
+    # save_only_model checkpoints and the final output carry λ and its optimizer state; resuming from such a
+    # checkpoint restores both, and the run continues exactly as the uninterrupted one.
+    straight = tiny_trainer(tmp_path / "straight", max_steps=4, lambda_optimizer="adamw")
+    straight.train()
+    first = tiny_trainer(
+        tmp_path / "run",
+        max_steps=4,
+        lambda_optimizer="adamw",
+        save_steps=2,
+        save_strategy="steps",
+        save_only_model=True,
+    )
+    first.train()
+    first.save_model(str(tmp_path / "final"))
+    checkpoint = tmp_path / "run" / "checkpoint-2"
+    assert not (checkpoint / "optimizer.pt").exists()
+    saved = json.loads((checkpoint / LAMBDA_STATE_NAME).read_text())
+    assert saved["global_step"] == 2 and saved["lambda_optimizer"] == "adamw" and saved["lambda"] != 0.0
+    final = read_lambda_state(str(tmp_path / "final"))
+    assert final["lambda"] == first.token_preference_lambda.item() and final["global_step"] == 4
+    assert final["optimizer_state"]["state"][0]["exp_avg"].dtype == torch.float32
+
+    resumed = tiny_trainer(tmp_path / "run", max_steps=4, lambda_optimizer="adamw")
+    restored = LambdaAtTrainBegin()
+    resumed.add_callback(restored)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    # save_only_model keeps no RNG state, so the resumed generations differ; what must hold is that the first
+    # resumed step starts from the saved λ and λ's saved AdamW moments.
+    assert restored.value == saved["lambda"] == step_logs(straight)[2]["lambda/value"]
+    assert {k: v.item() for k, v in restored.optimizer_state.items()} == saved["optimizer_state"]["state"]["0"]
+    assert restored.optimizer_state["step"].item() == 2.0
+    assert resumed.optimizer.lambda_optimizer.state_dict()["state"][0]["step"].item() == 4.0
+
+
+class LambdaAtTrainBegin(TrainerCallback):
+    def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+        self.value = optimizer.token_preference_lambda.item()
+        self.optimizer_state = {k: v.clone() for k, v in optimizer.lambda_optimizer.state_dict()["state"][0].items()}
+
+
+def test_fixed_lambda_is_saved_without_optimizer_state(tmp_path):
+    trainer = tiny_trainer(tmp_path, max_steps=1, lambda_init=0.5, learn_lambda=False)
+    trainer.train()
+    trainer.save_model()
+    state = read_lambda_state(str(tmp_path))
+    assert state["lambda"] == 0.5 and state["optimizer_state"] is None and state["learn_lambda"] is False
+
+
+def test_baseline_schemes_write_no_lambda_state(tmp_path):
+    trainer = tiny_trainer(tmp_path, max_steps=1, token_preference="dapo")
+    trainer.train()
+    trainer.save_model()
+    assert not (tmp_path / LAMBDA_STATE_NAME).exists()
+
+
+@pytest.mark.parametrize("trainer_class", [LambdaGRPOTrainer, LambdaReturnGRPOTrainer])
+def test_constructor_accepts_exactly_what_trl_accepts(trainer_class):
+    ours = inspect.signature(trainer_class.__init__).parameters
+    theirs = inspect.signature(GRPOTrainer.__init__).parameters
+    assert list(ours) == list(theirs)
+    for name, parameter in theirs.items():
+        assert ours[name].kind == parameter.kind, name
+        assert ours[name].default == parameter.default, name
+
+
+def test_positional_arguments_in_trls_order(tmp_path):
+    tokenizer = tiny_tokenizer()
+    args = tiny_config(tmp_path, max_steps=1)
+    trainer = LambdaGRPOTrainer(tiny_model(tokenizer), count_a_reward, args, sum_dataset(), None, tokenizer)
+    assert trainer.train_dataset is not None and trainer.processing_class is tokenizer
+
+
+def test_no_reward_source_gets_trls_error(tmp_path):
+    tokenizer = tiny_tokenizer()
+    with pytest.raises(ValueError, match="reward"):
+        LambdaGRPOTrainer(
+            tiny_model(tokenizer), args=tiny_config(tmp_path), train_dataset=sum_dataset(), processing_class=tokenizer
+        )
+
+
+# TRL's defaults ask for bf16, which a CPU refuses: each config class with CPU defaults stands in for it.
+@dataclasses.dataclass
+class CPUDefaults:
+    use_cpu: bool = True
+    bf16: bool = False
+    max_steps: int = 1
+    report_to: str = "none"
+
+
+@dataclasses.dataclass
+class CPULambdaGRPOConfig(CPUDefaults, LambdaGRPOConfig):
+    pass
+
+
+@dataclasses.dataclass
+class CPULambdaReturnGRPOConfig(CPUDefaults, LambdaReturnGRPOConfig):
+    pass
+
+
+CPU_CONFIGS = {LambdaGRPOConfig: CPULambdaGRPOConfig, LambdaReturnGRPOConfig: CPULambdaReturnGRPOConfig}
+
+
+@pytest.mark.parametrize(
+    ("trainer_class", "config_class"),
+    [(LambdaGRPOTrainer, LambdaGRPOConfig), (LambdaReturnGRPOTrainer, LambdaReturnGRPOConfig)],
+)
+def test_default_args_are_the_trainers_own_config(tmp_path, monkeypatch, trainer_class, config_class):
+    assert trainer_class.config_class is config_class
+    cpu_config = CPU_CONFIGS[config_class]
+    monkeypatch.setattr(trainer_class, "config_class", cpu_config)
+    monkeypatch.chdir(tmp_path)
+    tokenizer = tiny_tokenizer()
+    trainer = trainer_class(
+        tiny_model(tokenizer), count_a_reward, train_dataset=sum_dataset(), processing_class=tokenizer
+    )
+    assert type(trainer.args) is cpu_config
+    trainer.train()  # one real loss: GRPO-λ's reads its trace fields from the config
+
+
+@pytest.mark.parametrize("learn_lambda", [True, False])
+def test_fp16_from_the_accelerate_config_is_rejected_while_lambda_learns(tmp_path, monkeypatch, learn_lambda):
+    # `accelerate launch --mixed_precision fp16` (or a config file saying so) reaches the trainer only this way.
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        if learn_lambda:
+            with pytest.raises(ValueError, match="mixed_precision='fp16'.*not supported while λ is learned"):
+                tiny_trainer(tmp_path, learn_lambda=True)
+        else:
+            assert tiny_trainer(tmp_path, learn_lambda=False).accelerator.mixed_precision == "fp16"
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def test_peft_lora(tmp_path):
@@ -154,7 +316,7 @@ def test_evaluation_logs_lambda(tmp_path):
         ({"use_liger_kernel": True}, "use_liger_kernel=True is not supported"),
         ({"loss_type": "grpo"}, "loss_type='grpo' conflicts"),
         ({"loss_type": "dr_grpo"}, "choose the baseline with `token_preference`"),
-        ({"fp16": True}, "fp16=True is not supported"),
+        ({"fp16": True}, "fp16=True is not supported while λ is learned"),
         ({"token_preference": "gspo"}, "token_preference='gspo' is not supported"),
         ({"lambda_optimizer": "lion"}, "lambda_optimizer must be"),
         ({"lambda_learning_rate": 0.0}, "lambda_learning_rate must be > 0"),

@@ -108,7 +108,26 @@ def test_fixed_schemes_by_hand():
     assert grpo_weights(lengths[4:], 2).tolist() == pytest.approx([2.0, 2 / 3])
     assert dapo_weights(lengths, 2).tolist() == [1.0] * 6
     assert dr_grpo_weights(lengths, 2).tolist() == [15.0, 15.0, 35.0, 35.0, 4.0, 4.0]
-    assert grpo_weights(torch.tensor([0.0, 4.0]), 2).tolist() == [0.0, 0.5]
+
+
+@pytest.mark.parametrize("lam", [-3.0, 0.0, 2.5])
+def test_length_zero_completions_are_not_part_of_their_group(lam):
+    # A masked (truncated) completion has no loss tokens: every scheme weighs the group as if it had only the others.
+    members = [12.0, 40.0, 25.0]
+    lengths = torch.tensor([12.0, 0.0, 40.0, 25.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0, 0.0, 0.0], dtype=torch.float64)
+    expected = reference_weights(members, lam)
+    f = token_preference_weights(lengths, 4, lam)
+    assert f[:4].tolist() == pytest.approx([expected[0], 0.0, expected[1], expected[2]], rel=1e-12)
+    assert f[4:8].tolist() == [0.0] * 4  # a group with no member: no weight, no NaN
+    assert f[8:].tolist() == pytest.approx([0.0, 1.0, 0.0, 0.0])  # a lone member: z = 0, f = 1
+    mean = sum(members) / 3
+    assert grpo_weights(lengths, 4)[:4].tolist() == pytest.approx([mean / 12, 0.0, mean / 40, mean / 25])
+    assert dapo_weights(lengths, 4).tolist() == [1.0, 0.0, 1.0, 1.0] + [0.0] * 5 + [1.0, 0.0, 0.0]
+    assert dr_grpo_weights(lengths, 4)[:4].tolist() == pytest.approx([mean, 0.0, mean, mean])
+    # λ's gradient stays finite and ignores the empty completions' positions.
+    lam_tensor = torch.tensor(lam, dtype=torch.float64, requires_grad=True)
+    (token_preference_weights(lengths, 4, lam_tensor) * torch.arange(12.0)).sum().backward()
+    assert torch.isfinite(lam_tensor.grad)
 
 
 @pytest.mark.parametrize(

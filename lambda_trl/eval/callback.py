@@ -1,4 +1,6 @@
+from accelerate.utils import gather_object
 from transformers import TrainerCallback
+from trl.models import unwrap_model_for_generation
 
 from .benchmarks import resolve_benchmarks
 from .generation import SamplingSettings, TransformersBackend, evaluation_prompt
@@ -10,6 +12,10 @@ class BenchmarkEvalCallback(TrainerCallback):
     Evaluates the policy on small held-out slices of the benchmarks at step 0 and every `every_steps` optimizer steps
     (the paper plots steps 0/40/80/120/160) and logs `benchmarks/<name>` accuracies through the trainer's metrics,
     so they reach wandb/trackio/tensorboard with the next log record. Greedy for every set, for a cheap, stable curve.
+
+    Every process generates its share of the rows and the answers are gathered: under ZeRO-3 and FSDP the parameters
+    are sharded, so every rank has to take part in generation (the shares have equal length because sharded
+    generation runs in lock step across ranks).
     """
 
     def __init__(self, trainer, benchmarks: str, data_dir: str, every_steps: int, limit: int = 32, max_new_tokens=512):
@@ -22,19 +28,22 @@ class BenchmarkEvalCallback(TrainerCallback):
         self.settings = SamplingSettings(max_new_tokens=max_new_tokens)
 
     def evaluate(self) -> dict[str, float]:
-        model = self.trainer.accelerator.unwrap_model(self.trainer.model)
-        backend = TransformersBackend(model, self.trainer.processing_class, batch_size=8)
+        accelerator = self.trainer.accelerator
         accuracies = {}
-        for benchmark in self.benchmarks:
-            rows = self.rows[benchmark.name]
-            prompts = [evaluation_prompt(row["question"]) for row in rows]
-            completions = backend.generate(prompts, 1, greedy=True, settings=self.settings)
-            predictions = {row["idx"]: texts for row, texts in zip(rows, completions)}
-            accuracies[benchmark.name] = summarize(benchmark, score_rows(rows, predictions))["accuracy"]
+        with unwrap_model_for_generation(self.trainer.model_wrapped, accelerator) as model:
+            backend = TransformersBackend(model, self.trainer.processing_class, batch_size=8)
+            for benchmark in self.benchmarks:
+                rows = self.rows[benchmark.name]
+                share = rows[accelerator.process_index :: accelerator.num_processes]
+                share += [rows[0]] * (-(-len(rows) // accelerator.num_processes) - len(share))
+                prompts = [evaluation_prompt(row["question"]) for row in share]
+                completions = backend.generate(prompts, 1, greedy=True, settings=self.settings)
+                predictions = dict(gather_object([(row["idx"], texts) for row, texts in zip(share, completions)]))
+                accuracies[benchmark.name] = summarize(benchmark, score_rows(rows, predictions))["accuracy"]
         return accuracies
 
     def _maybe_evaluate(self, state):
-        if state.global_step % self.every_steps or not state.is_world_process_zero:
+        if state.global_step % self.every_steps:
             return
         for name, accuracy in self.evaluate().items():
             self.trainer._metrics["train"][f"benchmarks/{name}"].append(accuracy)
