@@ -1,15 +1,21 @@
-"""Trains λ-GRPO for a few steps and writes λ's trajectory; run under `torchrun` (N processes) or plain python (1)
-as `distributed_lambda.py lambda_grpo|grpo_lambda OUTPUT_DIR`. With `grpo_lambda` the run is GRPO-λ's traces
-combined with λ-GRPO's learnable λ, with two iterations per generation so the traced log-ratios inside the clip (old
-log-probs) are exercised too.
+"""Trains λ-GRPO for a few steps on a tiny model and writes λ's trajectory and the model's update as JSON, one file
+per rank. Run it under any launcher: plain python (1 process), `torchrun`, or `accelerate launch --config_file
+recipes/accelerate/<engine>.yaml` (DDP, DeepSpeed ZeRO-2/3, FSDP2):
+
+    distributed_lambda.py OUTPUT_DIR --name NAME [--trainer grpo_lambda] [--gradient-accumulation-steps 2]
+        [--max-steps 4] [--save-steps 2] [--resume-from CHECKPOINT] [--peft] [--eval-benchmarks gsm8k ...]
+
+With `grpo_lambda` the run is GRPO-λ's traces combined with λ-GRPO's learnable λ, with two iterations per
+generation so the traced log-ratios inside the clip (old log-probs) are exercised too.
 
 Completions come from a scripted rollout that depends only on the prompt and the completion's index in its group,
-so one process with the whole global batch sees exactly the completions that N processes see between them.
+and the global batch (16 completions per optimizer step) is split over processes and accumulation steps, so every
+launch sees exactly the same completions and the same optimizer batches as one process with the whole batch.
 """
 
+import argparse
 import json
 import os
-import sys
 import zlib
 
 import torch
@@ -41,19 +47,57 @@ def scripted_rollout(prompts, trainer):
     }
 
 
-def main(output_dir: str, trainer_name: str):
+def full_parameters(trainer) -> dict[str, torch.Tensor]:
+    """The model's full (unsharded) trainable parameters; a collective under ZeRO-3 and FSDP, so every rank calls it."""
+    state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+    if state is None:  # ranks other than 0 under ZeRO-3
+        return {}
+    names = {name.removeprefix("module.") for name, p in trainer.model.named_parameters() if p.requires_grad}
+    return {name: tensor.detach().double().cpu() for name, tensor in state.items() if name in names}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("output_dir")
+    parser.add_argument("--name", required=True, help="result files are result-NAME-rank<R>.json")
+    parser.add_argument("--trainer", choices=["lambda_grpo", "grpo_lambda"], default="lambda_grpo")
+    parser.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    parser.add_argument("--max-steps", type=int, default=3)
+    parser.add_argument("--save-steps", type=int, default=0, help="0: no checkpoints")
+    parser.add_argument("--resume-from", default=None)
+    parser.add_argument("--peft", action="store_true", help="train LoRA adapters (λ is trained either way)")
+    parser.add_argument("--lambda-optimizer", choices=["sgd", "adamw"], default="sgd")
+    parser.add_argument(
+        "--use-cpu", action="store_true", help="the training argument use_cpu=True, which every engine needs on CPU"
+    )
+    parser.add_argument("--eval-benchmarks", default=None, help="in-training benchmark evaluation at every step")
+    parser.add_argument("--data-dir", default=None, help="benchmark files for --eval-benchmarks")
+    options = parser.parse_args()
+
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    accumulation = options.gradient_accumulation_steps
     tokenizer = tiny_tokenizer()
     fields = tiny_config_fields(
-        output_dir, max_steps=3, per_device_train_batch_size=GLOBAL_BATCH // world_size, num_generations=GROUP_SIZE
+        options.output_dir,
+        max_steps=options.max_steps,
+        per_device_train_batch_size=GLOBAL_BATCH // (world_size * accumulation),
+        gradient_accumulation_steps=accumulation,
+        num_generations=GROUP_SIZE,
+        save_strategy="steps" if options.save_steps else "no",
+        save_steps=options.save_steps or 500,
+        use_cpu=options.use_cpu,
+        lambda_optimizer=options.lambda_optimizer,
     )
-    if trainer_name == "grpo_lambda":
-        trainer_class, args = (
-            LambdaReturnGRPOTrainer,
-            LambdaReturnGRPOConfig(**fields, token_preference="lambda", loss_type="dapo", num_iterations=2),
-        )
+    if options.trainer == "grpo_lambda":
+        trainer_class = LambdaReturnGRPOTrainer
+        args = LambdaReturnGRPOConfig(**fields, token_preference="lambda", loss_type="dapo", num_iterations=2)
     else:
         trainer_class, args = LambdaGRPOTrainer, LambdaGRPOConfig(**fields)
+    peft_config = None
+    if options.peft:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     trainer = trainer_class(
         model=tiny_model(tokenizer),
         reward_funcs=count_a_reward,
@@ -61,25 +105,52 @@ def main(output_dir: str, trainer_name: str):
         train_dataset=sum_dataset(),
         processing_class=tokenizer,
         rollout_func=scripted_rollout,
+        peft_config=peft_config,
     )
-    trainer.train()
+    if options.eval_benchmarks:
+        from lambda_trl.eval.callback import BenchmarkEvalCallback
+
+        trainer.add_callback(
+            BenchmarkEvalCallback(
+                trainer, options.eval_benchmarks, options.data_dir, every_steps=1, limit=3, max_new_tokens=8
+            )
+        )
+    # After the trainer has built the model (LoRA adapters included) and before any engine wraps it.
+    initial = {name: p.detach().double().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train(resume_from_checkpoint=options.resume_from)
+
+    final = full_parameters(trainer)
     rank = trainer.accelerator.process_index
     history = [(e["lambda/value"], e["lambda/grad"]) for e in trainer.state.log_history if "lambda/grad" in e]
+    lambda_optimizer = trainer.optimizer.lambda_optimizer.state_dict()
     result = {
         "world_size": trainer.accelerator.num_processes,
+        "engine": trainer.accelerator.distributed_type.value,
+        "zero_stage": getattr(trainer.accelerator.state.deepspeed_plugin, "zero_stage", None),
         "lambda": trainer.token_preference_lambda.item(),
         "lambda_bits": trainer.token_preference_lambda.detach().double().item().hex(),
+        "lambda_optimizer_state": {key: value.item() for key, value in lambda_optimizer["state"].get(0, {}).items()},
         "history": history,
+        "steps": trainer.state.global_step,
         "trace_history": [
             e["trace/column_sum_mean"] for e in trainer.state.log_history if "trace/column_sum_mean" in e
         ],
-        "model_checksum": sum(p.detach().double().sum().item() for p in trainer.model.parameters()),
+        "benchmarks": [
+            {k: v for k, v in e.items() if k.startswith("benchmarks/")}
+            for e in trainer.state.log_history
+            if any(k.startswith("benchmarks/") for k in e)
+        ],
+        # The model's update (final - initial), parameter by parameter: compared across engines.
+        "update": {
+            name: (final[name] - initial[name]).flatten().tolist() for name in sorted(final) if name in initial
+        },
+        "trained_parameters": sorted(final),
     }
-    with open(os.path.join(output_dir, f"result-{trainer_name}-{world_size}-rank{rank}.json"), "w") as f:
+    with open(os.path.join(options.output_dir, f"result-{options.name}-rank{rank}.json"), "w") as f:
         json.dump(result, f)
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(trainer_name=sys.argv[1], output_dir=sys.argv[2])
+    main()
