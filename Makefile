@@ -6,8 +6,7 @@ STAMP := $(VENV)/.installed
 
 DEMO_RECIPE := recipes/cpu/smollm2_135m_lambda_grpo.yaml
 DEMO_OUTPUT := outputs/demo-smollm2-lambda-grpo
-BENCHMARKS_DIR ?= ../shared/benchmarks
-EVAL_DEMO := --benchmarks gsm8k,math500 --data-dir $(BENCHMARKS_DIR) --limit 10 --max-new-tokens 192 --batch-size 10
+EVAL_DEMO := --benchmarks gsm8k,math500 --limit 10 --max-new-tokens 192 --batch-size 10
 
 .PHONY: install demo eval-demo replicate test test-slow lint format bench clean
 
@@ -28,6 +27,7 @@ demo: install
 	$(BIN)/lambda-trl train --config $(DEMO_RECIPE)
 
 # The embedded model before and after `make demo`, on 10 problems each of GSM8K and MATH500 (a few minutes on CPU).
+# The benchmark files are downloaded once and cached; offline, set LAMBDA_TRL_BENCHMARKS_MIRROR=file:///path/to/copies.
 eval-demo: install
 	test -f $(DEMO_OUTPUT)/model.safetensors || $(MAKE) demo
 	$(BIN)/lambda-trl eval --model embedded:SmolLM2-135M-Instruct $(EVAL_DEMO) --output-dir outputs/eval-demo/before

@@ -72,7 +72,13 @@ class TrainScriptArguments:
         default=None,
         metadata={"help": "Benchmarks to evaluate during training ('all' or 'gsm8k,math500'); none by default."},
     )
-    eval_data_dir: str = field(default="benchmarks", metadata={"help": "Directory of <benchmark>/test.jsonl files."})
+    eval_data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Offline copy of the benchmark files (<benchmark>/test.jsonl); default: download once into the "
+            "cache."
+        },
+    )
     eval_every_steps: int = field(default=40, metadata={"help": "Evaluate at step 0 and every this many steps."})
     eval_limit: int = field(default=32, metadata={"help": "Problems per benchmark in the during-training evaluation."})
     eval_max_new_tokens: int = field(
@@ -240,7 +246,7 @@ USAGE = """usage: lambda-trl {train,eval} ...
 
   train        λ-GRPO training from a YAML recipe: lambda-trl train --config RECIPE.yaml [--field value ...]
   eval         generate and score answers on the paper's benchmarks: lambda-trl eval --model M --benchmarks all
-  eval score   score a predictions file: lambda-trl eval score --benchmark NAME --predictions PRED.jsonl --data-dir DIR
+  eval score   score a predictions file: lambda-trl eval score --benchmark NAME --predictions PRED.jsonl [--data-dir DIR]
   eval table   one Table-1 row per earlier run: lambda-trl eval table DIR [DIR ...] [--labels a,b]
 """
 
@@ -256,10 +262,17 @@ def evaluation_main(argv: list[str]) -> int:
         parser = argparse.ArgumentParser(prog="lambda-trl eval score", description="Score PRED.jsonl on a benchmark.")
         parser.add_argument("--benchmark", required=True, choices=list(BENCHMARKS))
         parser.add_argument("--predictions", required=True, help='JSONL lines {"idx": row, "completions": [...]}.')
-        parser.add_argument("--data-dir", required=True, help="Directory of <benchmark>/test.jsonl files.")
+        parser.add_argument(
+            "--data-dir",
+            default=None,
+            help="Offline copy: a directory of <benchmark>/test.jsonl files, checked against the published SHA-256. Default: download each file once into the cache (see lambda_trl.eval.download).",
+        )
+        parser.add_argument("--allow-unverified", action="store_true", help="Accept a --data-dir copy that differs.")
         parser.add_argument("--output", default=None, help="Also write the result JSON here.")
         arguments = parser.parse_args(argv[1:])
-        result = score_predictions(BENCHMARKS[arguments.benchmark], arguments.predictions, arguments.data_dir)
+        result = score_predictions(
+            BENCHMARKS[arguments.benchmark], arguments.predictions, arguments.data_dir, arguments.allow_unverified
+        )
         text = json.dumps(result, indent=2)
         print(text)
         if arguments.output:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from test_cli import tiny_model_dir, write_recipe  # noqa: F401  (fixture)
-from test_eval_scoring import DATA_DIR, needs_data
 
 
 HERE = Path(__file__).resolve().parent
@@ -168,9 +167,8 @@ def test_optimizer_from_a_deepspeed_json(tmp_path, one_process, with_scheduler):
     assert abs(ranks[0]["lambda"]) > 1e-4
 
 
-@needs_data
-def test_zero3_benchmark_evaluation_during_training_does_not_hang(tmp_path, one_process):
-    options = [*COMMON, "--eval-benchmarks", "gsm8k", "--data-dir", str(DATA_DIR)]
+def test_zero3_benchmark_evaluation_during_training_does_not_hang(tmp_path, one_process, benchmarks_dir):
+    options = [*COMMON, "--eval-benchmarks", "gsm8k", "--data-dir", str(benchmarks_dir)]
     ranks = launch(ACCELERATE_CONFIGS / "zero3.yaml", tmp_path, "zero3-eval", *options, timeout=240)
     single = one_process(*options)
     assert len(ranks[0]["benchmarks"]) == 4  # one per logged step (step 0's evaluation joins step 1's record)

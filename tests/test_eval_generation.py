@@ -4,14 +4,12 @@ import json
 
 import pytest
 from test_cli import tiny_model_dir, write_recipe  # noqa: F401  (fixture)
-from test_eval_scoring import DATA_DIR, needs_data
 
 from lambda_trl.cli import main
 from lambda_trl.eval.harness import results_table
 
 
-@needs_data
-def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir):  # noqa: F811
+def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir, benchmarks_dir):  # noqa: F811
     output = tmp_path / "eval"
     arguments = [
         "eval",
@@ -20,7 +18,7 @@ def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir):  # noqa: F
         "--benchmarks",
         "gsm8k,amc23",
         "--data-dir",
-        str(DATA_DIR),
+        str(benchmarks_dir),
         "--output-dir",
         str(output),
         "--limit",
@@ -64,15 +62,14 @@ def test_results_table_layout():
     ]
 
 
-@needs_data
-def test_during_training_evaluation_is_logged(tmp_path, tiny_model_dir):  # noqa: F811
+def test_during_training_evaluation_is_logged(tmp_path, tiny_model_dir, benchmarks_dir):  # noqa: F811
     recipe = write_recipe(
         tmp_path,
         tiny_model_dir,
         max_steps=2,
         plot=False,
         eval_benchmarks="gsm8k",
-        eval_data_dir=str(DATA_DIR),
+        eval_data_dir=str(benchmarks_dir),
         eval_every_steps=2,
         eval_limit=2,
         eval_max_new_tokens=4,

@@ -18,7 +18,9 @@ class BenchmarkEvalCallback(TrainerCallback):
     generation runs in lock step across ranks).
     """
 
-    def __init__(self, trainer, benchmarks: str, data_dir: str, every_steps: int, limit: int = 32, max_new_tokens=512):
+    def __init__(
+        self, trainer, benchmarks: str, data_dir: str | None, every_steps: int, limit: int = 32, max_new_tokens=512
+    ):
         if every_steps < 1:
             raise ValueError(f"every_steps must be >= 1, got {every_steps}.")
         self.trainer = trainer

@@ -23,13 +23,14 @@ def results_table(results_by_model: dict[str, dict[str, dict]], benchmarks: list
 def evaluate(
     model: str,
     benchmarks: str = "all",
-    data_dir: str = "benchmarks",
+    data_dir: str | None = None,
     output_dir: str = "eval_results",
     limit: int | None = None,
     backend: str = "transformers",
     batch_size: int = 8,
     settings: SamplingSettings | None = None,
     model_label: str | None = None,
+    allow_unverified: bool = False,
 ) -> dict[str, dict]:
     from tqdm.auto import tqdm
 
@@ -37,12 +38,14 @@ def evaluate(
 
     settings = settings or SamplingSettings()
     selected = resolve_benchmarks(benchmarks)
+    # Every benchmark file is fetched and verified before the model loads, so a missing file fails in seconds.
+    all_rows = {benchmark.name: benchmark.load_rows(data_dir, allow_unverified)[:limit] for benchmark in selected}
     resolved = resolve_model_name(model)
     runner = VLLMBackend(resolved) if backend == "vllm" else TransformersBackend(resolved, batch_size=batch_size)
     os.makedirs(output_dir, exist_ok=True)
     results = {}
     for benchmark in selected:
-        rows = benchmark.load_rows(data_dir)[:limit]
+        rows = all_rows[benchmark.name]
         predictions_path = os.path.join(output_dir, f"{benchmark.name}.predictions.jsonl")
         with tqdm(total=len(rows), desc=benchmark.name, unit="problem") as progress:
             already = sum(1 for _ in open(predictions_path)) if os.path.isfile(predictions_path) else 0
@@ -68,7 +71,14 @@ def add_arguments(parser):
     parser.add_argument(
         "--benchmarks", default="all", help=f"'all' or a comma-separated subset of {list(BENCHMARKS)}."
     )
-    parser.add_argument("--data-dir", default="benchmarks", help="Directory of <benchmark>/test.jsonl files.")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="Offline copy: a directory of <benchmark>/test.jsonl files, checked against the published SHA-256. Default: download each file once into the cache (see lambda_trl.eval.download).",
+    )
+    parser.add_argument(
+        "--allow-unverified", action="store_true", help="Evaluate on a --data-dir copy whose SHA-256 differs."
+    )
     parser.add_argument("--output-dir", default="eval_results")
     parser.add_argument("--limit", type=int, default=None, help="Evaluate only the first N rows of each benchmark.")
     parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
@@ -106,4 +116,5 @@ def run(arguments) -> dict:
         arguments.batch_size,
         settings,
         arguments.label,
+        arguments.allow_unverified,
     )

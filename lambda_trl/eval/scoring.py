@@ -62,6 +62,6 @@ def summarize(benchmark: Benchmark, scored: list[dict]) -> dict:
     }
 
 
-def score_predictions(benchmark: Benchmark, predictions_path, data_dir) -> dict:
-    rows = benchmark.load_rows(data_dir)
+def score_predictions(benchmark: Benchmark, predictions_path, data_dir=None, allow_unverified: bool = False) -> dict:
+    rows = benchmark.load_rows(data_dir, allow_unverified)
     return summarize(benchmark, score_rows(rows, read_predictions(predictions_path)))
