@@ -12,7 +12,7 @@ With a Qwen2.5 tokenizer, TRL's chat template turns these turns into exactly the
 import os
 import random
 
-from datasets import Dataset, load_dataset
+from datasets import Dataset, concatenate_datasets, load_dataset
 
 
 SIMPLERL_ZOO_HUB_ID = "hkust-nlp/SimpleRL-Zoo-Data"
@@ -47,9 +47,19 @@ def qwen_boxed_prompt(question: str, instruction_braces: str = "double", one_sho
     ]
 
 
-def _load(source: str, hub_files: str | None = None, split: str = "train") -> Dataset:
-    """A local .parquet/.jsonl/.json/.csv file or directory of them, or else a Hub dataset id."""
-    if os.path.isdir(source):
+def _is_repository_copy(directory: str) -> bool:
+    """A local copy of a Hub dataset repository (a README with `configs`, data in subfolders), not a flat folder."""
+    return os.path.isfile(os.path.join(directory, "README.md")) or any(
+        entry.is_dir() and not entry.name.startswith(".") for entry in os.scandir(directory)
+    )
+
+
+def _load(source: str, split: str = "train", config: str | None = None, hub_files: str | None = None) -> Dataset:
+    """
+    A local .parquet/.jsonl/.json/.csv file or flat directory of them; else a Hub dataset id or a local copy of its
+    repository (`huggingface-cli download --repo-type dataset ID --local-dir DIR`), read by `config` or `hub_files`.
+    """
+    if os.path.isdir(source) and not _is_repository_copy(source):
         files = sorted(f for f in os.listdir(source) if f.endswith((".parquet", ".jsonl", ".json", ".csv")))
         if not files:
             raise FileNotFoundError(f"{source} holds no .parquet, .jsonl, .json or .csv file.")
@@ -63,7 +73,7 @@ def _load(source: str, hub_files: str | None = None, split: str = "train") -> Da
         return load_dataset(builder, data_files=source, split="train")
     if hub_files is not None:
         return load_dataset(source, data_files={split: hub_files}, split=split)
-    return load_dataset(source, split=split)
+    return load_dataset(source, config, split=split)
 
 
 def to_math_rl(
@@ -120,7 +130,7 @@ def load_simplerl_zoo_hard(
     local parquet/jsonl file or directory. `max_question_chars` reproduces the SimpleRL fork's character filter
     (it dropped prompts longer than 1024 characters); None keeps every row.
     """
-    dataset = _load(source, SIMPLERL_ZOO_HARD_FILE.format(split=split), split)
+    dataset = _load(source, split, hub_files=SIMPLERL_ZOO_HARD_FILE.format(split=split))
     if max_question_chars is not None:
         dataset = dataset.filter(lambda row: len(row["question"]) <= max_question_chars)
     return to_math_rl(
@@ -136,17 +146,36 @@ def gsm8k_answer(answer: str) -> str | None:
 
 
 def load_gsm8k(source: str = "openai/gsm8k", split: str = "train", instruction_braces: str = "double") -> Dataset:
-    dataset = _load(source, None, split) if os.path.exists(source) else load_dataset(source, "main", split=split)
+    dataset = _load(source, split, config="main")
     return to_math_rl(
         dataset, "question", lambda row: gsm8k_answer(row.get("answer")), instruction_braces, name="GSM8K"
     )
 
 
+MATH_SUBJECTS = (
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+)
+"""The configs of `EleutherAI/hendrycks_math`, one per subject; it has no default config."""
+
+
 def load_math(source: str = "EleutherAI/hendrycks_math", split: str = "train", instruction_braces="double") -> Dataset:
-    """MATH (Hendrycks et al.): the question is `problem`, the answer the last `\\boxed{}` of `solution`."""
+    """
+    MATH (Hendrycks et al.): the seven subjects concatenated (7,500 train / 5,000 test problems); the question is
+    `problem`, the answer the last `\\boxed{}` of `solution`. `source`: the Hub id, a local copy of its repository, or
+    one file (or flat folder) of MATH rows.
+    """
     from .answers import last_boxed_answer
 
-    dataset = _load(source, None, split)
+    if os.path.isfile(source) or (os.path.isdir(source) and not _is_repository_copy(source)):
+        dataset = _load(source, split)
+    else:
+        dataset = concatenate_datasets([_load(source, split, config=subject) for subject in MATH_SUBJECTS])
     return to_math_rl(
         dataset,
         "problem",

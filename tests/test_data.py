@@ -1,9 +1,10 @@
 import json
 
 import pytest
-from datasets import Dataset
+from datasets import Dataset, load_dataset
 
 from lambda_trl.data import (
+    MATH_SUBJECTS,
     arithmetic_problems,
     gsm8k_answer,
     load_gsm8k,
@@ -86,3 +87,108 @@ def test_gsm8k_and_math_converters(tmp_path):
     gsm8k.write_text(json.dumps({"question": "How many?", "answer": "no final answer"}))
     with pytest.raises(ValueError, match="Row 0 of GSM8K"):
         load_gsm8k(str(gsm8k))
+
+
+@pytest.fixture(autouse=True)
+def fresh_datasets_cache(tmp_path_factory, monkeypatch):
+    # `datasets` caches a local repository's build by its name and config, not its content: each test starts empty.
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.mktemp("datasets-cache"))
+
+
+# Local stand-ins with the layouts of the Hub repositories the recipes train on (file tree, README `configs`,
+# splits, columns), as listed on each repository's "Files" page and in shared/specs/math-rl-setup.md.
+def write_repository(root, files: dict[str, dict], configs: dict[str, dict[str, str]] | None = None):
+    for relative, columns in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        Dataset.from_dict(columns).to_parquet(str(root / relative))
+    card = "---\nconfigs:\n"
+    for name, splits in (configs or {}).items():
+        card += f"- config_name: {name}\n  data_files:\n"
+        card += "".join(f"  - split: {split}\n    path: {path}\n" for split, path in splits.items())
+    (root / "README.md").write_text(card + "---\n" if configs else "# dataset card\n")
+    return root
+
+
+def math_rows(subject: str, split: str, count: int) -> dict:
+    problems = [f"{subject} {split} problem {i}" for i in range(count)]
+    solutions = [f"Work... so $\\boxed{{{subject[:5]}{i}}}$." for i in range(count)]
+    return {"problem": problems, "level": ["Level 3"] * count, "type": [subject] * count, "solution": solutions}
+
+
+def hendrycks_math_copy(root):
+    """EleutherAI/hendrycks_math: one config per subject, `<subject>/{train,test}-00000-of-00001.parquet`."""
+    files, configs = {}, {}
+    for number, subject in enumerate(MATH_SUBJECTS):
+        for split in ("train", "test"):
+            files[f"{subject}/{split}-00000-of-00001.parquet"] = math_rows(subject, split, 2 + number % 2)
+        configs[subject] = {split: f"{subject}/{split}-*" for split in ("train", "test")}
+    return write_repository(root, files, configs)
+
+
+def test_math_loads_and_concatenates_the_seven_subjects(tmp_path):
+    repository = hendrycks_math_copy(tmp_path / "hendrycks_math")
+    # The failure recipes hit before: the repository has no default config.
+    with pytest.raises(ValueError, match="Config name is missing"):
+        load_dataset(str(repository), split="train")
+    train = load_math(str(repository), split="train")
+    assert len(train) == sum(2 + n % 2 for n in range(7))
+    assert train["solution"][:2] == ["algeb0", "algeb1"] and train["solution"][-1] == "preca1"
+    assert {row[1]["content"].split()[0] for row in train["prompt"]} == set(MATH_SUBJECTS)
+    assert len(load_math(str(repository), split="test")) == len(train)
+
+
+def test_gsm8k_loads_the_main_config(tmp_path):
+    """openai/gsm8k: configs `main` and `socratic`, `<config>/{train,test}-00000-of-00001.parquet`."""
+    files, configs = {}, {}
+    for config in ("main", "socratic"):
+        for split in ("train", "test"):
+            answer = "Socratic steps\n#### 99" if config == "socratic" else "steps\n#### 1,234"
+            files[f"{config}/{split}-00000-of-00001.parquet"] = {"question": [f"{split}?"], "answer": [answer]}
+        configs[config] = {split: f"{config}/{split}-*" for split in ("train", "test")}
+    repository = write_repository(tmp_path / "gsm8k", files, configs)
+    dataset = load_gsm8k(str(repository), split="test")
+    assert dataset["solution"] == ["1234"] and dataset["prompt"][0][1]["content"].startswith("test?")
+
+
+def test_simplerl_zoo_loads_the_level3to5_folder_of_the_repository(tmp_path):
+    """hkust-nlp/SimpleRL-Zoo-Data: one folder per variant, each with `train.parquet` and `test.parquet`."""
+    files = {}
+    for variant in ("simplelr_qwen_level3to5", "simplelr_abel_level3to5", "simplelr_qwen_level1to4"):
+        for split in ("train", "test"):
+            files[f"{variant}/{split}.parquet"] = {
+                "question": [f"{variant} {split} question"],
+                "gt_answer": ["7"],
+                "answer": ["7"],
+                "target": ["7"],
+                "level": [4],
+            }
+    repository = write_repository(tmp_path / "SimpleRL-Zoo-Data", files)
+    dataset = load_simplerl_zoo_hard(str(repository))
+    assert dataset["prompt"][0][1]["content"].startswith("simplelr_qwen_level3to5 train question")
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "qwen2.5-1.5b/lambda_grpo.yaml",
+        "grpo-lambda/deepseek-r1-distill-qwen-1.5b/grpo_lambda.yaml",
+        "cpu/smollm2_135m_lambda_grpo.yaml",
+    ],
+)
+def test_every_recipe_dataset_loads_through_the_cli(tmp_path, recipe):
+    from test_recipes import parse
+
+    from lambda_trl.cli import load_training_set
+
+    script_args, _, _ = parse(recipe)
+    if script_args.dataset_name == "math":
+        script_args.dataset_path = str(hendrycks_math_copy(tmp_path / "hendrycks_math"))
+    elif script_args.dataset_name == "simplerl_zoo_hard":
+        path = tmp_path / "SimpleRL-Zoo-Data" / "simplelr_qwen_level3to5" / "train.parquet"
+        path.parent.mkdir(parents=True)
+        Dataset.from_dict({"question": ["q"], "gt_answer": ["1"]}).to_parquet(str(path))
+        script_args.dataset_path = str(path.parents[1])
+    dataset = load_training_set(script_args)
+    assert set(dataset.column_names) == {"prompt", "solution"} and len(dataset) > 0
