@@ -1,8 +1,10 @@
 import json
 import math
 import os
+import time
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 
 class MetricsJSONLCallback(TrainerCallback):
@@ -28,17 +30,31 @@ class MetricsJSONLCallback(TrainerCallback):
             f.write(json.dumps(record) + "\n")
 
 
-class ProgressLineCallback(TrainerCallback):
+class ProgressLineCallback(ProgressCallback):
     """
-    Prints one compact line per logged step (reward, accuracy, λ, mean completion length) and, at the end, the mean
-    reward of the first and last few logged steps.
+    transformers' progress bar with one compact line per logged step in place of the whole metrics dict (which goes
+    to `metrics.jsonl` and the trackers): reward, accuracy, λ, mean completion length, seconds per step and the time
+    left. At the end, the mean reward of the first and last few logged steps. Without a bar (`disable_tqdm`) the
+    lines are printed alone.
     """
 
     def __init__(self, window: int = 5):
+        super().__init__()
         self.window = window
         self.rewards: list[float] = []
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not args.disable_tqdm:
+            super().on_train_begin(args, state, control, **kwargs)
+        self.last_time, self.last_step = time.monotonic(), state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None:
+            super().on_step_end(args, state, control, **kwargs)
+
     def on_train_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None:
+            super().on_train_end(args, state, control, **kwargs)
         if state.is_world_process_zero and len(self.rewards) >= 2:
             window = min(self.window, len(self.rewards) // 2)
             first, last = self.rewards[:window], self.rewards[-window:]
@@ -51,6 +67,9 @@ class ProgressLineCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "reward" not in logs:
             return
+        now = time.monotonic()
+        seconds_per_step = (now - self.last_time) / max(state.global_step - self.last_step, 1)
+        self.last_time, self.last_step = now, state.global_step
         self.rewards.append(logs["reward"])
         parts = [f"step {state.global_step:>4}/{state.max_steps}", f"reward {logs['reward']:+.3f}"]
         if "accuracy" in logs:
@@ -59,4 +78,16 @@ class ProgressLineCallback(TrainerCallback):
             parts.append(f"λ {logs['lambda/value']:+.4f}")
         if "completions/mean_length" in logs:
             parts.append(f"length {logs['completions/mean_length']:.1f}")
-        print(" | ".join(parts), flush=True)
+        remaining = seconds_per_step * max(state.max_steps - state.global_step, 0)
+        parts.append(f"{seconds_per_step:.1f} s/step, ETA {_duration(remaining)}")
+        line = " | ".join(parts)
+        if self.training_bar is not None:
+            self.training_bar.write(line)
+        else:
+            print(line, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"

@@ -12,6 +12,7 @@ or overridden on the command line (TRL's `TrlParser`); `lambda-trl train --help`
 
 import importlib
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -149,6 +150,7 @@ def requested_trainer(argv: list[str]) -> str:
 
 
 def train(script_args, training_args, model_args, config_path: str | None = None):
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from transformers.trainer_utils import get_last_checkpoint
     from trl import get_peft_config, get_quantization_config
 
@@ -170,20 +172,38 @@ def train(script_args, training_args, model_args, config_path: str | None = None
     }
     training_args.model_init_kwargs = model_init_kwargs
 
-    dataset = load_training_set(script_args)
-    callbacks = [ProgressLineCallback()]
+    try:
+        dataset = load_training_set(script_args)
+    except OSError as error:
+        source = script_args.dataset_path or script_args.dataset_name
+        raise OSError(
+            f"Could not load the training set {source!r} (dataset_name / dataset_path): {error}. Offline? Point "
+            "dataset_path at a local copy."
+        ) from error
+    callbacks = []
     if script_args.metrics_file:
         callbacks.append(MetricsJSONLCallback(os.path.join(training_args.output_dir, script_args.metrics_file)))
     trainer_class = LambdaReturnGRPOTrainer if script_args.trainer == "grpo_lambda" else LambdaGRPOTrainer
-    trainer = trainer_class(
-        model=model_name,
-        reward_funcs=[load_reward_function(name) for name in script_args.reward_funcs],
-        args=training_args,
-        train_dataset=dataset,
-        peft_config=get_peft_config(model_args),
-        quantization_config=get_quantization_config(model_args),
-        callbacks=callbacks,
-    )
+    try:
+        trainer = trainer_class(
+            model=model_name,
+            reward_funcs=[load_reward_function(name) for name in script_args.reward_funcs],
+            args=training_args,
+            train_dataset=dataset,
+            peft_config=get_peft_config(model_args),
+            quantization_config=get_quantization_config(model_args),
+            callbacks=callbacks,
+        )
+    except OSError as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise OSError(
+            f"Could not load model_name_or_path={model_args.model_name_or_path!r}: {first_line} Offline? Use a local "
+            "path, or run once with network access and then HF_HUB_OFFLINE=1 reads the cache."
+        ) from error
+    # Our one line per step replaces transformers' printing of the whole metrics dict (bar or no bar).
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(ProgressLineCallback())
     if script_args.eval_benchmarks:
         from .eval.callback import BenchmarkEvalCallback
 
@@ -301,15 +321,45 @@ def evaluation_main(argv: list[str]) -> int:
     return 0
 
 
+DEBUG_ENV = "LAMBDA_TRL_DEBUG"
+
+
 def main(argv: list[str] | None = None):
-    argv = sys.argv[1:] if argv is None else argv
+    """
+    Runs a command. A problem with the user's input (a ValueError or OSError: unknown recipe key, bad field value,
+    malformed dataset, unreachable model or file) prints one line and exits with 2; `--debug` (or LAMBDA_TRL_DEBUG=1)
+    shows the traceback instead.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    argv = [argument for argument in argv if argument != "--debug"]
+    try:
+        return _run_command(argv)
+    except (ValueError, OSError) as error:
+        if debug:
+            raise
+        print(f"lambda-trl: error: {error} (--debug shows the traceback)", file=sys.stderr)
+        return 2
+
+
+def _run_command(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "train":
         parser = make_train_parser(requested_trainer(rest))
-        script_args, training_args, model_args = parser.parse_args_and_config(args=rest)
+        try:
+            script_args, training_args, model_args = parser.parse_args_and_config(args=rest)
+        except ValueError as error:
+            unknown = re.search(r"Unknown arguments from config file: \[(.*)\]", str(error))
+            if unknown is None:
+                raise
+            keys = [key.strip("'-") for key in unknown.group(1).split(", ") if key.startswith("'--")]
+            raise ValueError(
+                f"Unknown recipe key(s) {keys} in {_config_path(rest)}: check the spelling or remove them "
+                "(`lambda-trl train --help` lists every field)."
+            ) from None
         train(script_args, training_args, model_args, config_path=_config_path(rest))
         return 0
     if command == "eval":

@@ -79,6 +79,31 @@ def test_train_writes_model_metrics_plot_card_and_recipe(tmp_path, tiny_model_di
     assert "```yaml" in card and "dataset_size: 64" in card
     printed = capsys.readouterr().out
     assert "step    3/3 | reward" in printed and "| λ " in printed
+    assert "'loss'" not in printed, "the metrics dicts go to metrics.jsonl, not the console"
+
+
+def test_console_shows_the_bar_and_one_line_per_step(tmp_path, tiny_model_dir):
+    # As a user sees `make demo`: the progress bar on, stdout and stderr together.
+    import re
+    import subprocess
+    import sys
+
+    recipe = write_recipe(tmp_path, tiny_model_dir, disable_tqdm=False, plot=False)
+    completed = subprocess.run(
+        [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    console = completed.stdout + completed.stderr
+    assert "'loss'" not in console and "'reward'" not in console
+    line = r"step +(\d)/3 \| reward [+-]\d\.\d{3} \| accuracy [\d.]+% \| λ [+-]\d\.\d{4} \| length [\d.]+ \| "
+    line += r"[\d.]+ s/step, ETA \d+:\d\d"
+    steps = [int(match) for match in re.findall(line, console)]
+    assert steps == [1, 2, 3]
+    assert all(len(text) <= 100 for text in console.splitlines() if text.startswith("step "))
+    assert "3/3 [" in console  # tqdm's bar
 
 
 def test_baseline_method_runs_trl_loss_unchanged(tmp_path, tiny_model_dir):
@@ -94,12 +119,58 @@ def test_unknown_command_and_help(capsys):
     assert "lambda-trl train --config" in capsys.readouterr().out
 
 
-def test_missing_model_is_a_clear_error(tmp_path):
+def assert_one_line_error(capsys, *expected):
+    error = capsys.readouterr().err
+    lines = [line for line in error.splitlines() if line.startswith("lambda-trl: error:")]
+    assert len(lines) == 1 and "Traceback" not in error, error
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
     recipe = write_recipe(tmp_path, "unused")
     text = recipe.read_text().replace("model_name_or_path: unused\n", "")
     recipe.write_text(text)
+    assert main(["train", "--config", str(recipe)]) == 2
+    assert_one_line_error(capsys, "model_name_or_path")
     with pytest.raises(ValueError, match="model_name_or_path"):
-        main(["train", "--config", str(recipe)])
+        main(["train", "--config", str(recipe), "--debug"])
+
+
+def test_unknown_recipe_key(tmp_path, tiny_model_dir, capsys):
+    recipe = write_recipe(tmp_path, tiny_model_dir, lambda_learning_rat=0.1)
+    assert main(["train", "--config", str(recipe)]) == 2
+    assert_one_line_error(capsys, "Unknown recipe key(s) ['lambda_learning_rat']", str(recipe), "--help")
+
+
+def test_bad_field_value(tmp_path, tiny_model_dir, capsys):
+    recipe = write_recipe(tmp_path, tiny_model_dir, reducer=-0.1)
+    assert main(["train", "--config", str(recipe)]) == 2
+    assert_one_line_error(capsys, "reducer must be a finite number > 0")
+
+
+def test_missing_dataset_column(tmp_path, tiny_model_dir, capsys):
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"problem": "1+1?", "answer": "2"}\n')
+    recipe = write_recipe(tmp_path, tiny_model_dir, dataset_name="simplerl_zoo_hard", dataset_path=str(data))
+    assert main(["train", "--config", str(recipe)]) == 2
+    assert_one_line_error(capsys, "no `question` column", "problem")
+
+
+def test_unreachable_hub_model_offline(tmp_path):
+    import subprocess
+    import sys
+
+    recipe = write_recipe(tmp_path, "nobody-here/no-such-model")
+    completed = subprocess.run(
+        [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr, completed.stderr[-3000:]
+    assert "model_name_or_path='nobody-here/no-such-model'" in completed.stderr and "Offline?" in completed.stderr
 
 
 def test_wandb_offline_receives_lambda_metrics(tmp_path, tiny_model_dir):

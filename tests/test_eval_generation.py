@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 from test_cli import tiny_model_dir, write_recipe  # noqa: F401  (fixture)
 
 from lambda_trl.cli import main
@@ -80,6 +79,8 @@ def test_during_training_evaluation_is_logged(tmp_path, tiny_model_dir, benchmar
     assert logged and all(0.0 <= r["benchmarks/gsm8k"] <= 100.0 for r in records if "benchmarks/gsm8k" in r)
 
 
-def test_bad_eval_arguments_fail_early(tmp_path, tiny_model_dir):  # noqa: F811
-    with pytest.raises(FileNotFoundError, match="data-dir"):
-        main(["eval", "--model", str(tiny_model_dir), "--benchmarks", "gsm8k", "--data-dir", str(tmp_path)])
+def test_bad_eval_arguments_fail_early(tmp_path, tiny_model_dir, capsys):  # noqa: F811
+    # A missing benchmark file: one line naming it, before any model is loaded.
+    assert main(["eval", "--model", str(tiny_model_dir), "--benchmarks", "gsm8k", "--data-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error and str(tmp_path / "gsm8k" / "test.jsonl") in error and "--data-dir" in error
