@@ -8,6 +8,7 @@ from .weighting import FIXED_TOKEN_PREFERENCES
 
 
 TOKEN_PREFERENCES = ("lambda", *FIXED_TOKEN_PREFERENCES, "none")
+NORMALIZERS = ("batch", "group")
 
 
 @dataclass
@@ -36,6 +37,10 @@ class LambdaGRPOConfig(GRPOConfig):
             Let the model's learning-rate schedule (warm-up, decay) scale λ's learning rate too.
         reducer (`float`, *optional*, defaults to `1/9`):
             r in h_i = 1 + r·z_i. Paper presets: 1/30 (conservative), 1/15 (moderate), 1/9 (aggressive, used in §3).
+        token_preference_normalizer (`str`, *optional*, defaults to `"batch"`):
+            `"batch"`: 1/Σ|o_i| over the optimizer batch (the paper's verl code, "token-mean"); `"group"`: Eq. 7 as
+            written, 1/Σ_{i∈g}|o_i| per group, averaged over the groups. With `"group"`, `grpo` is exactly TRL's
+            `loss_type="grpo"` (Eq. 4), `dr_grpo` exactly Eq. 6 and `dapo` the per-prompt token mean.
     """
 
     token_preference: str = field(
@@ -73,7 +78,27 @@ class LambdaGRPOConfig(GRPOConfig):
         },
     )
 
+    token_preference_normalizer: str = field(
+        default="batch",
+        metadata={
+            "help": "'batch': 1/Σ|o_i| over the optimizer batch (the paper's verl code); 'group': Eq. 7 as written, "
+            "the mean over groups of per-group token means (grpo then equals TRL's loss_type='grpo' exactly).",
+            "choices": list(NORMALIZERS),
+        },
+    )
+
     def __post_init__(self):
+        if self.token_preference_normalizer not in NORMALIZERS:
+            raise ValueError(
+                f"token_preference_normalizer={self.token_preference_normalizer!r} is not supported; choose 'batch' "
+                "or 'group'."
+            )
+        if self.token_preference_normalizer == "group" and self.token_preference == "none":
+            raise ValueError(
+                "token_preference_normalizer='group' normalizes the unified objective, which token_preference='none' "
+                "does not use: choose a token_preference ('grpo', 'dapo', 'dr_grpo' or 'lambda') or leave the "
+                "normalizer at 'batch'."
+            )
         if self.token_preference not in TOKEN_PREFERENCES:
             raise ValueError(
                 f"token_preference={self.token_preference!r} is not supported; choose one of {list(TOKEN_PREFERENCES)}."

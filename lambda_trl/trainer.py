@@ -148,6 +148,8 @@ class LambdaGRPOTrainer(GRPOTrainer):
         global_index = torch.arange(first, first + len(inputs), device=all_lengths.device)
         output["group_lengths"] = groups[global_index // group_size]
         output["group_position"] = global_index % group_size
+        # K, the groups of the generation batch the loss sees (a 0-d tensor, so TRL's batch split passes it whole).
+        output["group_count"] = (groups.sum(dim=1) > 0).sum().float()
 
         metrics = self._metrics[mode]
         if self.args.token_preference != "none":
@@ -166,10 +168,26 @@ class LambdaGRPOTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs):
         if self.args.token_preference != "none":
             weights = self.completion_weights(inputs["group_lengths"], inputs["group_position"])
+            if self.args.token_preference_normalizer == "group":
+                weights = weights * self.group_normalizer_scale(inputs)
             advantages = inputs["advantages"]
             # (B, T) per-token advantages (GRPO-λ) are scaled row-wise, like TRL's (B,) ones.
             inputs = {**inputs, "advantages": advantages * (weights if advantages.dim() == 1 else weights[:, None])}
         return self._policy_loss(model, inputs)
+
+    @staticmethod
+    def group_normalizer_scale(inputs) -> torch.Tensor:
+        r"""
+        Per-completion factor $N / (K \cdot S_g)$ that turns TRL's token-mean into the mean over groups of per-group
+        token means (Eq. 7 as written): $S_g = \sum_{i \in g} |o_i|$ is the completion's group's token count, $N$ the
+        `num_items_in_batch` TRL's `dapo` loss divides by and $K$ the number of groups it spans (both over the whole
+        generation batch). TRL's effective factor per completion is `steps_per_generation / (N ·
+        gradient_accumulation_steps)` after averaging over processes, so this gives
+        $1/(K_{step} S_g)$ with $K_{step}$ the groups per optimizer step, under any accumulation and process count.
+        """
+        group_tokens = inputs["group_lengths"].sum(dim=1)
+        scale = inputs["num_items_in_batch"] / (inputs["group_count"] * group_tokens.clamp(min=1))
+        return torch.where(group_tokens > 0, scale, 0.0)
 
     def _policy_loss(self, model, inputs):
         """TRL's own loss on the prepared inputs; subclasses hook in here to see the exact dict TRL reads."""

@@ -67,6 +67,7 @@ def main():
     parser.add_argument("--resume-from", default=None)
     parser.add_argument("--peft", action="store_true", help="train LoRA adapters (λ is trained either way)")
     parser.add_argument("--lambda-optimizer", choices=["sgd", "adamw"], default="sgd")
+    parser.add_argument("--normalizer", choices=["batch", "group"], default="batch")
     parser.add_argument(
         "--use-cpu", action="store_true", help="the training argument use_cpu=True, which every engine needs on CPU"
     )
@@ -87,6 +88,7 @@ def main():
         save_steps=options.save_steps or 500,
         use_cpu=options.use_cpu,
         lambda_optimizer=options.lambda_optimizer,
+        token_preference_normalizer=options.normalizer,
     )
     if options.trainer == "grpo_lambda":
         trainer_class = LambdaReturnGRPOTrainer

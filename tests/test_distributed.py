@@ -90,9 +90,13 @@ def assert_agrees(ranks, single, engine, zero_stage=None):
     assert len(rank0["trace_history"]) == len(single["trace_history"])
 
 
-@pytest.mark.parametrize("trainer", ["lambda_grpo", "grpo_lambda"])
-def test_ddp(tmp_path, one_process, trainer):
-    options = [*COMMON, "--trainer", trainer]
+@pytest.mark.parametrize(
+    "variant",
+    [["--trainer", "lambda_grpo"], ["--trainer", "grpo_lambda"], ["--normalizer", "group"]],
+    ids=["lambda_grpo", "grpo_lambda", "group_normalizer"],
+)
+def test_ddp(tmp_path, one_process, variant):
+    options = [*COMMON, *variant]
     ranks = launch(ACCELERATE_CONFIGS / "ddp.yaml", tmp_path, "ddp", *options)
     assert_agrees(ranks, one_process(*options), "MULTI_CPU")
 

@@ -163,3 +163,22 @@ def test_old_logps_rule_is_what_trl_does(tmp_path, accumulation, steps_per_gener
     run._compute_loss = recording_compute_loss
     run.train()
     assert seen and set(seen) == {run.args.uses_old_logps}
+
+
+def test_traced_advantages_take_the_group_normalizer(tmp_path):
+    # λ = 0 with the `recent` trace is the identity, so GRPO-λ's per-token advantages with grpo + group must give
+    # TRL's grpo exactly, on several groups of different total length.
+    from test_loss_equivalence import group_batch
+
+    ours = trainer(
+        tmp_path,
+        trace_lambda=0.0,
+        trace_style="recent",
+        trace_advantage_clamp=None,
+        token_preference="grpo",
+        token_preference_normalizer="group",
+        loss_type="dapo",
+    )
+    trl = build_trainer(GRPOTrainer, GRPOConfig, tmp_path, loss_type="grpo")
+    batch, _ = group_batch()
+    assert_same(loss_and_gradients(ours, batch), loss_and_gradients(trl, batch))

@@ -53,6 +53,7 @@ def fixed_batch(lengths, advantages, group_size, permutation=None, vocab_size=18
         "group_position": index % group_size,
     }
     batch["num_items_in_batch"] = batch["completion_mask"].sum()
+    batch["group_count"] = torch.tensor(batch_size / group_size)
     if permutation is not None:
         batch = {k: v if v.dim() == 0 else v[permutation] for k, v in batch.items()}
     return batch
@@ -172,3 +173,150 @@ def test_trainer_lambda_gradient_equals_eq_20(tmp_path):
     objective_terms = [length * advantage for length, advantage in zip(lengths, advantages)]
     expected = -closed_form_lambda_gradient(lengths, objective_terms, lam, 1 / 9)
     assert ours.token_preference_lambda.grad.item() == pytest.approx(expected, rel=1e-5)
+
+
+# --- token_preference_normalizer="group": Eq. 7 as written, per group then averaged over the groups -----------------
+# Three groups of different total length, shuffled: the batch and group normalizers differ on it.
+LENGTHS_THREE_GROUPS = [3, 9, 14, 6, 2, 16, 5, 11, 4, 4, 12, 8]
+ADVANTAGES_THREE_GROUPS = [1.2, -0.4, -1.1, 0.3, 0.9, -1.3, 0.1, 0.3, -0.5, 0.6, 1.0, -1.1]
+SHUFFLE_THREE = torch.tensor([5, 2, 11, 7, 0, 9, 3, 6, 10, 1, 8, 4])
+
+
+def per_group_objective_loss(model, batch, weights, group_of, denominator_of):
+    """-(1/K) Σ_g (1/denominator_g) Σ_{i∈g} weight_i Σ_t min(r Â, clip(r) Â), computed directly (on-policy)."""
+    logps = completion_logps(model, batch)
+    ratio = torch.exp(logps - logps.detach())
+    advantages = batch["advantages"].unsqueeze(1)
+    surrogate = torch.min(ratio * advantages, ratio.clamp(0.8, 1.2) * advantages)
+    per_completion = (surrogate * batch["completion_mask"]).sum(dim=1)
+    groups = sorted(set(group_of.tolist()))
+    total = sum(
+        (weights[group_of == g] * per_completion[group_of == g]).sum() / denominator_of(g, group_of == g)
+        for g in groups
+    )
+    return -total / len(groups)
+
+
+def group_batch():
+    batch = fixed_batch(LENGTHS_THREE_GROUPS, ADVANTAGES_THREE_GROUPS, 4, SHUFFLE_THREE)
+    group_of = (torch.arange(12) // 4)[SHUFFLE_THREE]
+    return batch, group_of
+
+
+def direct_per_group(trainer, batch, weights, group_of, denominator_of):
+    model = independent_copy(trainer.model)
+    loss = per_group_objective_loss(model, batch, weights, group_of, denominator_of)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def test_grpo_with_group_normalizer_equals_trl_grpo_on_several_groups(tmp_path):
+    ours = build_trainer(
+        LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, token_preference="grpo", token_preference_normalizer="group"
+    )
+    trl = build_trainer(GRPOTrainer, GRPOConfig, tmp_path, loss_type="grpo")
+    batch, _ = group_batch()
+    assert_same(loss_and_gradients(ours, batch), loss_and_gradients(trl, batch))
+
+
+def test_dr_grpo_with_group_normalizer_equals_eq_6(tmp_path):
+    ours = build_trainer(
+        LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, token_preference="dr_grpo", token_preference_normalizer="group"
+    )
+    batch, group_of = group_batch()
+    # Eq. 6 averaged over prompts: -(1/K) Σ_g (1/G) Σ_{i∈g} Σ_t (...)
+    direct = direct_per_group(ours, batch, torch.ones(12), group_of, lambda g, members: 4)
+    assert_same(loss_and_gradients(ours, batch), direct)
+
+
+def test_dapo_with_group_normalizer_is_the_per_prompt_token_mean(tmp_path):
+    ours = build_trainer(
+        LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, token_preference="dapo", token_preference_normalizer="group"
+    )
+    batch, group_of = group_batch()
+    lengths = batch["completion_mask"].sum(dim=1).float()
+    direct = direct_per_group(ours, batch, torch.ones(12), group_of, lambda g, members: lengths[members].sum())
+    assert_same(loss_and_gradients(ours, batch), direct)
+    # On this batch the batch normalizer is a different objective.
+    batch_normalized = build_trainer(LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, token_preference="dapo")
+    batch_loss, _ = loss_and_gradients(batch_normalized, batch)
+    assert abs(batch_loss - direct[0]) > 1e-4
+
+
+@pytest.mark.parametrize("lam", [-1.7, 0.7, 4.0])
+def test_lambda_with_group_normalizer_equals_eq_7_per_group(tmp_path, lam):
+    ours = build_trainer(
+        LambdaGRPOTrainer,
+        LambdaGRPOConfig,
+        tmp_path,
+        lambda_init=lam,
+        learn_lambda=False,
+        token_preference_normalizer="group",
+    )
+    batch, group_of = group_batch()
+    groups = [LENGTHS_THREE_GROUPS[i : i + 4] for i in range(0, 12, 4)]
+    weights = torch.tensor([w for group in groups for w in reference_weights(group, lam)])[SHUFFLE_THREE]
+    lengths = batch["completion_mask"].sum(dim=1).float()
+    direct = direct_per_group(ours, batch, weights, group_of, lambda g, members: lengths[members].sum())
+    assert_same(loss_and_gradients(ours, batch), direct)
+
+
+def test_lambda_gradient_with_group_normalizer_is_eq_20_averaged_over_groups(tmp_path):
+    lam = 0.8
+    ours = build_trainer(
+        LambdaGRPOTrainer, LambdaGRPOConfig, tmp_path, lambda_init=lam, token_preference_normalizer="group"
+    )
+    batch, _ = group_batch()
+    ours.compute_loss(ours.model, batch).backward()
+    groups = [list(range(i, i + 4)) for i in range(0, 12, 4)]
+    per_group = [
+        closed_form_lambda_gradient(
+            [LENGTHS_THREE_GROUPS[i] for i in g],
+            [LENGTHS_THREE_GROUPS[i] * ADVANTAGES_THREE_GROUPS[i] for i in g],  # on-policy L_i = |o_i| Â_i
+            lam,
+            1 / 9,
+        )
+        for g in groups
+    ]
+    assert ours.token_preference_lambda.grad.item() == pytest.approx(-sum(per_group) / len(groups), rel=1e-5)
+
+
+def test_group_normalizer_under_accumulation_and_longer_generation_batches(tmp_path):
+    # gradient_accumulation_steps 2, steps_per_generation 4: one generation batch (4 groups) spans two optimizer
+    # steps and TRL's `num_items_in_batch` counts all of it. grpo + group must still train exactly like TRL's grpo.
+    from distributed_lambda import scripted_rollout
+    from tiny import count_a_reward, tiny_config_fields
+
+    fields = tiny_config_fields(
+        tmp_path,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        steps_per_generation=4,
+        max_steps=2,
+        optim="sgd",
+        learning_rate=0.5,
+    )
+    runs = {}
+    for name, trainer_class, args in [
+        (
+            "ours",
+            LambdaGRPOTrainer,
+            LambdaGRPOConfig(**fields, token_preference="grpo", token_preference_normalizer="group"),
+        ),
+        ("trl", GRPOTrainer, GRPOConfig(**fields, loss_type="grpo")),
+    ]:
+        tokenizer = tiny_tokenizer()
+        trainer = trainer_class(
+            model=tiny_model(tokenizer),
+            reward_funcs=count_a_reward,
+            args=args,
+            train_dataset=sum_dataset(),
+            processing_class=tokenizer,
+            rollout_func=scripted_rollout,
+        )
+        before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+        trainer.train()
+        runs[name] = {n: p.detach() - before[n] for n, p in trainer.model.named_parameters()}
+    assert max(update.abs().max() for update in runs["trl"].values()) > 1e-3
+    for name, update in runs["trl"].items():
+        torch.testing.assert_close(runs["ours"][name], update, atol=1e-6, rtol=0, msg=name)

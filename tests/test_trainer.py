@@ -321,6 +321,8 @@ def test_evaluation_logs_lambda(tmp_path):
         ({"lambda_optimizer": "lion"}, "lambda_optimizer must be"),
         ({"lambda_learning_rate": 0.0}, "lambda_learning_rate must be > 0"),
         ({"lambda_init": float("nan")}, "lambda_init must be finite"),
+        ({"token_preference_normalizer": "prompt"}, "token_preference_normalizer='prompt' is not supported"),
+        ({"token_preference_normalizer": "group", "token_preference": "none"}, "does not use"),
     ],
 )
 def test_invalid_configuration_fails_early(tmp_path, overrides, message):
