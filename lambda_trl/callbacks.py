@@ -46,7 +46,8 @@ class ProgressLineCallback(ProgressCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not args.disable_tqdm:
             super().on_train_begin(args, state, control, **kwargs)
-        self.last_time, self.last_step = time.monotonic(), state.global_step
+        self.start_time, self.start_step = time.monotonic(), state.global_step
+        self.last_time, self.last_step = self.start_time, state.global_step
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.training_bar is not None:
@@ -78,7 +79,8 @@ class ProgressLineCallback(ProgressCallback):
             parts.append(f"λ {logs['lambda/value']:+.4f}")
         if "completions/mean_length" in logs:
             parts.append(f"length {logs['completions/mean_length']:.1f}")
-        remaining = seconds_per_step * max(state.max_steps - state.global_step, 0)
+        mean_seconds_per_step = (now - self.start_time) / max(state.global_step - self.start_step, 1)
+        remaining = mean_seconds_per_step * max(state.max_steps - state.global_step, 0)
         parts.append(f"{seconds_per_step:.1f} s/step, ETA {_duration(remaining)}")
         line = " | ".join(parts)
         if self.training_bar is not None:

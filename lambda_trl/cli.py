@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass, field
 
 
@@ -330,6 +331,9 @@ def main(argv: list[str] | None = None):
     malformed dataset, unreachable model or file) prints one line and exits with 2; `--debug` (or LAMBDA_TRL_DEBUG=1)
     shows the traceback instead.
     """
+    # transformers 5 announces v6 renames (gradient_checkpointing -> activation_checkpointing) that TRL 1.16 still
+    # calls internally: nothing a user can act on, so they stay off the console.
+    warnings.filterwarnings("ignore", message=".*is deprecated and will be removed in v6", category=FutureWarning)
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [argument for argument in argv if argument != "--debug"]
