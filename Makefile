@@ -8,7 +8,7 @@ DEMO_RECIPE := recipes/cpu/smollm2_135m_lambda_grpo.yaml
 DEMO_OUTPUT := outputs/demo-smollm2-lambda-grpo
 EVAL_DEMO := --benchmarks gsm8k,math500 --limit 10 --max-new-tokens 192 --batch-size 10
 
-.PHONY: install demo eval-demo replicate test test-slow lint format bench clean
+.PHONY: install demo eval-demo replicate test test-slow lint format bench gpu-check clean
 
 install: $(STAMP)
 
@@ -58,6 +58,16 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/overhead.py --pairs 6 --steps 14
+
+# On one CUDA GPU, offline: installs the kit's wheels from .wheelhouse/ (scripts/gpu_wheelhouse.sh, run on a machine
+# with PyPI) into the machine's CUDA Python, then runs every part and writes docs/gpu.md. GPU_CHECK_ARGS: e.g.
+# "--parts bf16,overhead --model-path /data/smollm2". The CPU dry run of the same code runs in `make test`.
+GPU_PYTHON ?= python3
+GPU_CHECK_ARGS ?=
+gpu-check:
+	if [ -d .wheelhouse ]; then $(GPU_PYTHON) -m pip install --no-index \
+		$(foreach part,$(wildcard .wheelhouse/part-*),--find-links $(part)) "lambda-trl[deepspeed]"; fi
+	$(GPU_PYTHON) scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -58,6 +58,12 @@ def count_a_reward(completions, **kwargs) -> list[float]:
     return [float(completion.count("a")) for completion in completions]
 
 
+def short_answer_reward(completions, **kwargs) -> list[float]:
+    """Rewards shorter answers, standard or conversational: varies within any group of varied lengths."""
+    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+    return [-float(len(text)) for text in texts]
+
+
 def tiny_config_fields(output_dir, **overrides) -> dict:
     """GRPOConfig fields of a CPU run small enough for a training step in well under a second."""
     defaults = dict(
