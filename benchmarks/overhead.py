@@ -43,8 +43,7 @@ def benchmark_model(tokenizer, hidden: int, layers: int, completion_length: int)
 def run_once(trainer_name: str, steps: int, hidden: int, layers: int, completion_length: int):
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import torch
-    from distributed_lambda import scripted_rollout
-    from tiny import count_a_reward, sum_dataset, tiny_config_fields, tiny_tokenizer
+    from tiny import count_a_reward, scripted_rollout, sum_dataset, tiny_config_fields, tiny_tokenizer
     from trl import GRPOConfig, GRPOTrainer
 
     from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer

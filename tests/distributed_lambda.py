@@ -8,7 +8,7 @@ recipes/accelerate/<engine>.yaml` (DDP, DeepSpeed ZeRO-2/3, FSDP2):
 With `grpo_lambda` the run is GRPO-λ's traces combined with λ-GRPO's learnable λ, with two iterations per
 generation so the traced log-ratios inside the clip (old log-probs) are exercised too.
 
-Completions come from a scripted rollout that depends only on the prompt and the completion's index in its group,
+Completions come from `tiny.scripted_rollout`, which depends only on the prompt and the completion's index in its group,
 and the global batch (16 completions per optimizer step) is split over processes and accumulation steps, so every
 launch sees exactly the same completions and the same optimizer batches as one process with the whole batch.
 """
@@ -16,35 +16,15 @@ launch sees exactly the same completions and the same optimizer batches as one p
 import argparse
 import json
 import os
-import zlib
 
 import torch
-from tiny import CHARACTERS, count_a_reward, sum_dataset, tiny_config_fields, tiny_model, tiny_tokenizer
+from tiny import scripted_trainer, tiny_config_fields
 
 from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
 
 
 GROUP_SIZE = 4
 GLOBAL_BATCH = 16
-
-
-def scripted_rollout(prompts, trainer):
-    tokenizer = trainer.processing_class
-    seen = {}
-    prompt_ids, completion_ids = [], []
-    for prompt in prompts:
-        index = seen.get(prompt, 0)
-        seen[prompt] = index + 1
-        key = zlib.crc32(f"{prompt}|{index}".encode())
-        length = 2 + key % 9
-        text = "".join(CHARACTERS[(key >> (3 * i)) % len(CHARACTERS)] for i in range(length))
-        prompt_ids.append(tokenizer(prompt)["input_ids"])
-        completion_ids.append(tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])
-    return {
-        "prompt_ids": prompt_ids,
-        "completion_ids": completion_ids,
-        "logprobs": [[0.0] * len(c) for c in completion_ids],
-    }
 
 
 def full_parameters(trainer) -> dict[str, torch.Tensor]:
@@ -77,7 +57,6 @@ def main():
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     accumulation = options.gradient_accumulation_steps
-    tokenizer = tiny_tokenizer()
     fields = tiny_config_fields(
         options.output_dir,
         max_steps=options.max_steps,
@@ -100,15 +79,7 @@ def main():
         from peft import LoraConfig
 
         peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    trainer = trainer_class(
-        model=tiny_model(tokenizer),
-        reward_funcs=count_a_reward,
-        args=args,
-        train_dataset=sum_dataset(),
-        processing_class=tokenizer,
-        rollout_func=scripted_rollout,
-        peft_config=peft_config,
-    )
+    trainer = scripted_trainer(trainer_class, args, peft_config=peft_config)
     if options.eval_benchmarks:
         from lambda_trl.eval.callback import BenchmarkEvalCallback
 

@@ -284,8 +284,7 @@ def test_lambda_gradient_with_group_normalizer_is_eq_20_averaged_over_groups(tmp
 def test_group_normalizer_under_accumulation_and_longer_generation_batches(tmp_path):
     # gradient_accumulation_steps 2, steps_per_generation 4: one generation batch (4 groups) spans two optimizer
     # steps and TRL's `num_items_in_batch` counts all of it. grpo + group must still train exactly like TRL's grpo.
-    from distributed_lambda import scripted_rollout
-    from tiny import count_a_reward, tiny_config_fields
+    from tiny import scripted_trainer, tiny_config_fields
 
     fields = tiny_config_fields(
         tmp_path,
@@ -305,15 +304,7 @@ def test_group_normalizer_under_accumulation_and_longer_generation_batches(tmp_p
         ),
         ("trl", GRPOTrainer, GRPOConfig(**fields, loss_type="grpo")),
     ]:
-        tokenizer = tiny_tokenizer()
-        trainer = trainer_class(
-            model=tiny_model(tokenizer),
-            reward_funcs=count_a_reward,
-            args=args,
-            train_dataset=sum_dataset(),
-            processing_class=tokenizer,
-            rollout_func=scripted_rollout,
-        )
+        trainer = scripted_trainer(trainer_class, args)
         before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
         trainer.train()
         runs[name] = {n: p.detach() - before[n] for n, p in trainer.model.named_parameters()}

@@ -1,6 +1,7 @@
 """Tiny random models and a character tokenizer, built offline for the tests (no Hub access)."""
 
 import string
+import zlib
 
 import torch
 from datasets import Dataset
@@ -56,6 +57,39 @@ def sum_dataset(n: int = 16) -> Dataset:
 def count_a_reward(completions, **kwargs) -> list[float]:
     """Rewards completions for containing 'a': a signal that varies within a group."""
     return [float(completion.count("a")) for completion in completions]
+
+
+def scripted_rollout(prompts, trainer):
+    tokenizer = trainer.processing_class
+    seen = {}
+    prompt_ids, completion_ids = [], []
+    for prompt in prompts:
+        index = seen.get(prompt, 0)
+        seen[prompt] = index + 1
+        key = zlib.crc32(f"{prompt}|{index}".encode())
+        length = 2 + key % 9
+        text = "".join(CHARACTERS[(key >> (3 * i)) % len(CHARACTERS)] for i in range(length))
+        prompt_ids.append(tokenizer(prompt)["input_ids"])
+        completion_ids.append(tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])
+    return {
+        "prompt_ids": prompt_ids,
+        "completion_ids": completion_ids,
+        "logprobs": [[0.0] * len(c) for c in completion_ids],
+    }
+
+
+def scripted_trainer(trainer_class, args, **kwargs):
+    """A trainer on the tiny model whose completions come from `scripted_rollout`, rewarded by `count_a_reward`."""
+    tokenizer = tiny_tokenizer()
+    return trainer_class(
+        model=tiny_model(tokenizer),
+        reward_funcs=count_a_reward,
+        args=args,
+        train_dataset=sum_dataset(),
+        processing_class=tokenizer,
+        rollout_func=scripted_rollout,
+        **kwargs,
+    )
 
 
 def short_answer_reward(completions, **kwargs) -> list[float]:
