@@ -81,6 +81,10 @@ class TrainScriptArguments:
             "cache."
         },
     )
+    eval_allow_unverified: bool = field(
+        default=False,
+        metadata={"help": "Evaluate on an --eval_data_dir copy whose SHA-256 differs from the published."},
+    )
     eval_every_steps: int = field(default=40, metadata={"help": "Evaluate at step 0 and every this many steps."})
     eval_limit: int = field(default=32, metadata={"help": "Problems per benchmark in the during-training evaluation."})
     eval_max_new_tokens: int = field(
@@ -216,6 +220,7 @@ def train(script_args, training_args, model_args, config_path: str | None = None
                 script_args.eval_every_steps,
                 script_args.eval_limit,
                 script_args.eval_max_new_tokens,
+                script_args.eval_allow_unverified,
             )
         )
     if config_path and trainer.accelerator.is_main_process:

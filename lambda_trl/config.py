@@ -40,7 +40,9 @@ class LambdaGRPOConfig(GRPOConfig):
         token_preference_normalizer (`str`, *optional*, defaults to `"batch"`):
             `"batch"`: 1/Σ|o_i| over the optimizer batch (the paper's verl code, "token-mean"); `"group"`: Eq. 7 as
             written, 1/Σ_{i∈g}|o_i| per group, averaged over the groups. With `"group"`, `grpo` is exactly TRL's
-            `loss_type="grpo"` (Eq. 4), `dr_grpo` exactly Eq. 6 and `dapo` the per-prompt token mean.
+            `loss_type="grpo"` (Eq. 4), `dr_grpo` exactly Eq. 6 and `dapo` the per-prompt token mean, in the policy
+            term (the KL term keeps TRL's token mean, so with `beta=0` the whole loss) and with every completion
+            counted (masked ones leave their group, which is then averaged over its G' others).
     """
 
     token_preference: str = field(

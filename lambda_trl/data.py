@@ -47,11 +47,19 @@ def qwen_boxed_prompt(question: str, instruction_braces: str = "double", one_sho
     ]
 
 
-def _is_repository_copy(directory: str) -> bool:
-    """A local copy of a Hub dataset repository (a README with `configs`, data in subfolders), not a flat folder."""
-    return os.path.isfile(os.path.join(directory, "README.md")) or any(
-        entry.is_dir() and not entry.name.startswith(".") for entry in os.scandir(directory)
-    )
+def _is_repository_copy(directory: str, config: str | None = None, hub_files: str | None = None) -> bool:
+    """
+    A local copy of a Hub dataset repository rather than a flat folder of data files: its README declares `configs`,
+    or it holds the requested config's folder or the `hub_files` path.
+    """
+    readme = os.path.join(directory, "README.md")
+    if os.path.isfile(readme):
+        with open(readme, encoding="utf-8", errors="replace") as f:
+            if any(line.startswith("configs:") for line in f):
+                return True
+    if config is not None and os.path.isdir(os.path.join(directory, config)):
+        return True
+    return hub_files is not None and os.path.exists(os.path.join(directory, hub_files))
 
 
 def _load(source: str, split: str = "train", config: str | None = None, hub_files: str | None = None) -> Dataset:
@@ -59,7 +67,7 @@ def _load(source: str, split: str = "train", config: str | None = None, hub_file
     A local .parquet/.jsonl/.json/.csv file or flat directory of them; else a Hub dataset id or a local copy of its
     repository (`huggingface-cli download --repo-type dataset ID --local-dir DIR`), read by `config` or `hub_files`.
     """
-    if os.path.isdir(source) and not _is_repository_copy(source):
+    if os.path.isdir(source) and not _is_repository_copy(source, config, hub_files):
         files = sorted(f for f in os.listdir(source) if f.endswith((".parquet", ".jsonl", ".json", ".csv")))
         if not files:
             raise FileNotFoundError(f"{source} holds no .parquet, .jsonl, .json or .csv file.")
@@ -172,7 +180,7 @@ def load_math(source: str = "EleutherAI/hendrycks_math", split: str = "train", i
     """
     from .answers import last_boxed_answer
 
-    if os.path.isfile(source) or (os.path.isdir(source) and not _is_repository_copy(source)):
+    if os.path.isfile(source) or (os.path.isdir(source) and not _is_repository_copy(source, MATH_SUBJECTS[0])):
         dataset = _load(source, split)
     else:
         dataset = concatenate_datasets([_load(source, split, config=subject) for subject in MATH_SUBJECTS])

@@ -44,6 +44,12 @@ class TokenPreferenceOptimizer(torch.optim.Optimizer):
         self.token_preference_lambda = token_preference_lambda
         self.base_lambda_lr = lr
         self.average_across_processes = average_across_processes
+        if follows_schedule and "initial_lr" not in model_optimizer.param_groups[0]:
+            raise ValueError(
+                "lambda_lr_follows_schedule=True needs the model's learning-rate schedule to record `initial_lr`, "
+                "which a scheduler defined in a DeepSpeed config does not: remove its `scheduler` block (the Trainer "
+                "then builds the schedule) or set lambda_lr_follows_schedule=False."
+            )
         self.follows_schedule = follows_schedule
         self.on_step = on_step
         # Optimizer.__init__ would copy the groups; sharing the dicts keeps schedulers and the two inner optimizers

@@ -272,8 +272,16 @@ class LambdaGRPOTrainer(GRPOTrainer):
         if state is None:
             raise FileNotFoundError(
                 f"{os.path.join(checkpoint, LAMBDA_STATE_NAME)} is missing, so λ cannot be restored: the checkpoint was "
-                "not written by LambdaGRPOTrainer with token_preference='lambda'. To start λ afresh (lambda_init) on "
-                "this checkpoint's model, load the model from it (model_name_or_path) instead of resuming."
+                "not written by LambdaGRPOTrainer with token_preference='lambda' (or by a lambda-trl before 0.1.0's "
+                "release, which kept λ in token_preference_lambda.pt). To start λ afresh (lambda_init) on this "
+                "checkpoint's model, load the model from it (model_name_or_path) instead of resuming."
+            )
+        if state["optimizer_state"] is not None and state["lambda_optimizer"] != self.args.lambda_optimizer:
+            raise ValueError(
+                f"The checkpoint {checkpoint} trained λ with lambda_optimizer={state['lambda_optimizer']!r}, this run "
+                f"asks for {self.args.lambda_optimizer!r}: resume with lambda_optimizer={state['lambda_optimizer']!r}, "
+                "or start a new run from the checkpoint's model (model_name_or_path) with lambda_init="
+                f"{state['lambda']:.6g}."
             )
         with torch.no_grad():
             self.token_preference_lambda.fill_(state["lambda"])

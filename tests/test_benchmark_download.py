@@ -3,7 +3,11 @@ without network; tampered or unreachable sources fail clearly and cache nothing.
 
 import hashlib
 import json
+import os
 import socket
+import stat
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import PUBLISHED_BENCHMARKS, serve_directory
@@ -48,6 +52,9 @@ def test_download_verify_cache_and_reuse_without_network(benchmark_mirror, cache
     published = (PUBLISHED_BENCHMARKS / "gsm8k" / "test.jsonl").read_bytes()
     assert path.read_bytes() == published and hashlib.sha256(published).hexdigest() == GSM8K.sha256
     assert "gsm8k (download)" in capsys.readouterr().err  # the progress bar
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # readable by others sharing the cache
     assert cached_files(cache) == ["gsm8k/test.jsonl"]
 
     monkeypatch.setenv(MIRROR_ENV, unreachable_url())
@@ -75,6 +82,35 @@ def test_a_bad_download_names_the_file_and_hashes_and_caches_nothing(tmp_path, c
     message = str(error.value)
     assert "nothing cached" in message and "gsm8k/test.jsonl" in message
     assert hashlib.sha256(bad.encode()).hexdigest() in message and GSM8K.sha256 in message
+    assert cached_files(cache) == []
+
+
+class CutOffHandler(BaseHTTPRequestHandler):
+    """Announces the whole file, sends half of it and hangs up."""
+
+    def do_GET(self):
+        data = (PUBLISHED_BENCHMARKS / "gsm8k" / "test.jsonl").read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.close_connection = True
+
+    def log_message(self, format, *args):
+        pass
+
+
+def test_a_cut_off_download_is_reported_as_such_and_leaves_nothing(benchmark_mirror, cache, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CutOffHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv(MIRROR_ENV, f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(FileNotFoundError, match="interrupted|cut off"):
+            benchmark_file(GSM8K)
+    finally:
+        server.shutdown()
+        server.server_close()
     assert cached_files(cache) == []
 
 

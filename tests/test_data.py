@@ -192,3 +192,11 @@ def test_every_recipe_dataset_loads_through_the_cli(tmp_path, recipe):
         script_args.dataset_path = str(path.parents[1])
     dataset = load_training_set(script_args)
     assert set(dataset.column_names) == {"prompt", "solution"} and len(dataset) > 0
+
+
+def test_a_flat_folder_with_a_readme_is_not_a_repository_copy(tmp_path):
+    # A user's own folder: data files and a note. Only a README declaring `configs` (or the config's folder) makes
+    # a folder a copy of a Hub repository.
+    (tmp_path / "README.md").write_text("My GSM8K export.\n")
+    (tmp_path / "train.jsonl").write_text(json.dumps({"question": "How many?", "answer": "so\n#### 5"}) + "\n")
+    assert load_gsm8k(str(tmp_path))["solution"] == ["5"]

@@ -185,6 +185,20 @@ class LambdaAtTrainBegin(TrainerCallback):
         self.optimizer_state = {k: v.clone() for k, v in optimizer.lambda_optimizer.state_dict()["state"][0].items()}
 
 
+def test_resuming_with_another_lambda_optimizer_says_so(tmp_path):
+    tiny_trainer(tmp_path, max_steps=2, save_steps=2, save_strategy="steps", lambda_optimizer="adamw").train()
+    with pytest.raises(ValueError, match="lambda_optimizer='adamw', this run asks for 'sgd'"):
+        tiny_trainer(tmp_path, max_steps=4).train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+
+
+def test_lambda_lr_can_follow_only_a_schedule_that_records_its_initial_lr():
+    # A scheduler from a DeepSpeed config does not set `initial_lr`; λ's lr would silently never follow it.
+    parameter = torch.nn.Parameter(torch.zeros(()))
+    model_optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    with pytest.raises(ValueError, match="lambda_lr_follows_schedule=True needs"):
+        TokenPreferenceOptimizer(model_optimizer, parameter, 0.1, "sgd", lambda g: g, follows_schedule=True)
+
+
 def test_fixed_lambda_is_saved_without_optimizer_state(tmp_path):
     trainer = tiny_trainer(tmp_path, max_steps=1, lambda_init=0.5, learn_lambda=False)
     trainer.train()

@@ -19,13 +19,22 @@ class BenchmarkEvalCallback(TrainerCallback):
     """
 
     def __init__(
-        self, trainer, benchmarks: str, data_dir: str | None, every_steps: int, limit: int = 32, max_new_tokens=512
+        self,
+        trainer,
+        benchmarks: str,
+        data_dir: str | None,
+        every_steps: int,
+        limit: int = 32,
+        max_new_tokens=512,
+        allow_unverified: bool = False,
     ):
         if every_steps < 1:
             raise ValueError(f"every_steps must be >= 1, got {every_steps}.")
         self.trainer = trainer
         self.benchmarks = resolve_benchmarks(benchmarks)
-        self.rows = {b.name: b.load_rows(data_dir)[:limit] for b in self.benchmarks}  # fail early on a bad data_dir
+        self.rows = {
+            b.name: b.load_rows(data_dir, allow_unverified)[:limit] for b in self.benchmarks
+        }  # fail early on a bad data_dir
         self.every_steps = every_steps
         self.settings = SamplingSettings(max_new_tokens=max_new_tokens)
 
@@ -37,9 +46,9 @@ class BenchmarkEvalCallback(TrainerCallback):
             for benchmark in self.benchmarks:
                 rows = self.rows[benchmark.name]
                 share = rows[accelerator.process_index :: accelerator.num_processes]
-                share += [rows[0]] * (-(-len(rows) // accelerator.num_processes) - len(share))
-                prompts = [evaluation_prompt(row["question"]) for row in share]
-                completions = backend.generate(prompts, 1, greedy=True, settings=self.settings)
+                padding = -(-len(rows) // accelerator.num_processes) - len(share)  # equal calls on every rank
+                prompts = [evaluation_prompt(row["question"]) for row in share + [rows[0]] * padding]
+                completions = backend.generate(prompts, 1, greedy=True, settings=self.settings)[: len(share)]
                 predictions = dict(gather_object([(row["idx"], texts) for row, texts in zip(share, completions)]))
                 accuracies[benchmark.name] = summarize(benchmark, score_rows(rows, predictions))["accuracy"]
         return accuracies

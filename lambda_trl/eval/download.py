@@ -14,6 +14,7 @@ warning naming both hashes). A download that does not match is never cached.
 """
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -43,11 +44,11 @@ def file_fingerprint(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), rows
 
 
-def _mismatch(benchmark, path: Path, sha256: str, rows: int) -> str | None:
+def _mismatch(benchmark, source, sha256: str, rows: int) -> str | None:
     if sha256 == benchmark.sha256 and rows == benchmark.rows:
         return None
     return (
-        f"{path} is not the published {benchmark.name} file: SHA-256 {sha256} ({rows} rows), expected "
+        f"{source} is not the published {benchmark.name} file: SHA-256 {sha256} ({rows} rows), expected "
         f"{benchmark.sha256} ({benchmark.rows} rows) from {benchmark.source_url}"
     )
 
@@ -62,27 +63,49 @@ def _download(benchmark, target: Path):
 
     url = _download_url(benchmark)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".download-", delete=False) as partial:
-        partial_path = Path(partial.name)
-        try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-                size = int(response.headers.get("Content-Length") or 0) or None
+    partial_path = None
+    try:  # whatever happens, no partial file stays in the cache
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".download-", delete=False) as partial:
+            partial_path = Path(partial.name)
+            try:
+                response = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS)
+            except (urllib.error.URLError, OSError) as error:
+                raise FileNotFoundError(
+                    f"Could not download the {benchmark.name} benchmark from {url} ({error}). Offline? Pass "
+                    f"--data-dir DIR with {benchmark.name}/test.jsonl, put the file at {target}, or set {MIRROR_ENV} "
+                    "to a reachable copy."
+                ) from error
+            with response:
+                announced = response.headers.get("Content-Length")
+                size = int(announced) if announced and announced.isdigit() else None
                 with tqdm(total=size, unit="B", unit_scale=True, desc=f"{benchmark.name} (download)") as progress:
-                    while chunk := response.read(1 << 16):
+                    while True:
+                        try:
+                            chunk = response.read(1 << 16)
+                        except (OSError, http.client.HTTPException) as error:
+                            raise FileNotFoundError(
+                                f"The download of {url} was interrupted ({error!r}); nothing cached, run again."
+                            ) from error
+                        if not chunk:
+                            break
                         partial.write(chunk)
                         progress.update(len(chunk))
-        except (urllib.error.URLError, OSError) as error:
-            partial_path.unlink(missing_ok=True)
+        received = partial_path.stat().st_size
+        if size is not None and received != size:
             raise FileNotFoundError(
-                f"Could not download the {benchmark.name} benchmark from {url} ({error}). Offline? Pass --data-dir "
-                f"DIR with {benchmark.name}/test.jsonl, put the file at {target}, or set {MIRROR_ENV} to a reachable "
-                "copy."
-            ) from error
-    problem = _mismatch(benchmark, Path(url), *file_fingerprint(partial_path))
-    if problem:
-        partial_path.unlink()
-        raise ValueError(f"Downloaded file rejected, nothing cached: {problem}.")
-    os.replace(partial_path, target)
+                f"The download of {url} was cut off after {received} of {size} bytes; nothing cached, run again."
+            )
+        problem = _mismatch(benchmark, url, *file_fingerprint(partial_path))
+        if problem:
+            raise ValueError(f"Downloaded file rejected, nothing cached: {problem}.")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial_path, 0o666 & ~umask)  # temporary files are owner-only; a shared cache is not
+        os.replace(partial_path, target)
+        partial_path = None
+    finally:
+        if partial_path is not None:
+            partial_path.unlink(missing_ok=True)
 
 
 def benchmark_file(benchmark, data_dir: str | os.PathLike | None = None, allow_unverified: bool = False) -> Path:
@@ -96,7 +119,10 @@ def benchmark_file(benchmark, data_dir: str | os.PathLike | None = None, allow_u
             return path
         problem = _mismatch(benchmark, path, *file_fingerprint(path))
         if problem and not allow_unverified:
-            raise ValueError(f"{problem}. Pass --allow-unverified to evaluate on this copy anyway.")
+            raise ValueError(
+                f"{problem}. To evaluate on this copy anyway, pass --allow-unverified (lambda-trl eval) or "
+                "--eval_allow_unverified true (lambda-trl train)."
+            )
         if problem:
             warnings.warn(f"Evaluating on an unverified copy: {problem}.", stacklevel=2)
         return path
