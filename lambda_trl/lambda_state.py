@@ -19,18 +19,15 @@ import torch
 LAMBDA_STATE_NAME = "token_preference_lambda.json"
 
 
-def _to_json(value):
+def optimizer_state_to_json(value):
+    """An optimizer `state_dict()` with its 0-d tensors as numbers (and integer keys as strings)."""
     if isinstance(value, torch.Tensor):
         return value.item()
     if isinstance(value, dict):
-        return {str(key): _to_json(item) for key, item in value.items()}
+        return {str(key): optimizer_state_to_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_to_json(item) for item in value]
+        return [optimizer_state_to_json(item) for item in value]
     return value
-
-
-def optimizer_state_to_json(state_dict: dict) -> dict:
-    return _to_json(state_dict)
 
 
 def optimizer_state_from_json(state: dict) -> dict:

@@ -283,13 +283,15 @@ class LambdaGRPOTrainer(GRPOTrainer):
                 "or start a new run from the checkpoint's model (model_name_or_path) with lambda_init="
                 f"{state['lambda']:.6g}."
             )
-        with torch.no_grad():
-            self.token_preference_lambda.fill_(state["lambda"])
         source = f"{checkpoint} (step {state['global_step']})"
         if state["optimizer_state"] is not None:
-            optimizer.lambda_optimizer.load_state_dict(state["optimizer_state"])
+            optimizer.load_lambda_state_dict(
+                {"value": torch.tensor(state["lambda"]), "optimizer": state["optimizer_state"]}
+            )
             logger.info(f"Restored λ = {state['lambda']:.6g} and λ's {state['lambda_optimizer']} state from {source}.")
         else:
+            with torch.no_grad():
+                self.token_preference_lambda.fill_(state["lambda"])
             logger.warning(
                 f"Restored λ = {state['lambda']:.6g} from {source}; that run did not learn λ, so λ's optimizer starts "
                 "fresh."

@@ -32,9 +32,8 @@ class BenchmarkEvalCallback(TrainerCallback):
             raise ValueError(f"every_steps must be >= 1, got {every_steps}.")
         self.trainer = trainer
         self.benchmarks = resolve_benchmarks(benchmarks)
-        self.rows = {
-            b.name: b.load_rows(data_dir, allow_unverified)[:limit] for b in self.benchmarks
-        }  # fail early on a bad data_dir
+        # Read (and fetched, verified) now, so a bad data_dir or a missing file fails before training starts.
+        self.rows = {b.name: b.load_rows(data_dir, allow_unverified)[:limit] for b in self.benchmarks}
         self.every_steps = every_steps
         self.settings = SamplingSettings(max_new_tokens=max_new_tokens)
 

@@ -22,6 +22,8 @@ import urllib.request
 import warnings
 from pathlib import Path
 
+from ..models import cache_dir
+
 
 MIRROR_ENV = "LAMBDA_TRL_BENCHMARKS_MIRROR"
 CACHE_ENV = "LAMBDA_TRL_BENCHMARKS_CACHE"
@@ -29,9 +31,7 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 
 
 def benchmarks_cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("LAMBDA_TRL_CACHE", Path.home() / ".cache" / "lambda_trl")) / "benchmarks"
+    return Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else cache_dir() / "benchmarks"
 
 
 def file_fingerprint(path: Path) -> tuple[str, int]:
