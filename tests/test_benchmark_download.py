@@ -70,7 +70,9 @@ def test_a_changed_cache_entry_is_fetched_again(benchmark_mirror, cache, monkeyp
 
 
 @pytest.mark.parametrize("damage", ["tampered", "truncated"])
-def test_a_bad_download_names_the_file_and_hashes_and_caches_nothing(tmp_path, cache, monkeypatch, damage):
+def test_a_bad_download_names_the_file_and_hashes_and_caches_nothing(
+    benchmark_mirror, tmp_path, cache, monkeypatch, damage
+):
     text = (PUBLISHED_BENCHMARKS / "gsm8k" / "test.jsonl").read_text()
     (tmp_path / "mirror" / "gsm8k").mkdir(parents=True)
     bad = text.replace("####", "###", 1) if damage == "tampered" else text[: len(text) // 2]
