@@ -35,8 +35,8 @@ eval-demo: install
 	$(BIN)/lambda-trl eval table outputs/eval-demo/before outputs/eval-demo/after \
 		--labels "SmolLM2-135M-Instruct,+ λ-GRPO demo"
 
-# GRPO vs DAPO vs λ-GRPO on the embedded model on CPU, evaluated on held-out problems; writes docs/results.md.
-# The defaults (3 seeds x 3 methods x 8 steps) take about 55 minutes on 2 cores.
+# GRPO vs DAPO vs λ-GRPO vs GRPO-λ on the embedded model on CPU, evaluated on held-out problems; writes
+# docs/results.md. The defaults (3 seeds x 4 methods x 8 steps) take about 57 minutes on 2 cores.
 SEEDS ?= 1,2,3
 STEPS ?= 8
 replicate: install

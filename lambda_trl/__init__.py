@@ -1,4 +1,8 @@
-"""λ-GRPO (learnable token preference for GRPO, arXiv 2510.06870) on Hugging Face TRL."""
+"""
+λ-GRPO (learnable token preference for GRPO, arXiv 2510.06870) on Hugging Face TRL.
+
+Not the "λ-GRPO" of arXiv 2509.21154 (*GRPO is Secretly a Process Reward Model*), a different method of the same name.
+"""
 
 import importlib
 
