@@ -1,7 +1,7 @@
 from dataclasses import dataclass, field
 
 from .config import LambdaGRPOConfig
-from .traces import IMPLEMENTATIONS, STYLES
+from .traces import IMPLEMENTATIONS, STYLES, UPDATES, check_trace_settings
 
 
 TRACE_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
@@ -49,7 +49,7 @@ class LambdaReturnGRPOConfig(LambdaGRPOConfig):
         default="trace",
         metadata={
             "help": "'trace' (ε-trace, inside the clip) or 'weight' (ε-weight).",
-            "choices": ["trace", "weight"],
+            "choices": list(UPDATES),
         },
     )
     trace_advantage_clamp: float | None = field(
@@ -64,18 +64,11 @@ class LambdaReturnGRPOConfig(LambdaGRPOConfig):
     )
 
     def __post_init__(self):
-        if self.trace_style not in STYLES:
-            raise ValueError(f"trace_style must be one of {list(STYLES)}, got {self.trace_style!r}.")
-        if self.trace_update not in ("trace", "weight"):
-            raise ValueError(f"trace_update must be 'trace' or 'weight', got {self.trace_update!r}.")
-        if self.trace_impl not in IMPLEMENTATIONS:
-            raise ValueError(f"trace_impl must be one of {list(IMPLEMENTATIONS)}, got {self.trace_impl!r}.")
-        if self.trace_impl == "verl" and self.trace_style == "early":
-            raise ValueError("trace_impl='verl' has no 'early' style; use trace_impl='paper' or another style.")
         if not (0.0 <= self.trace_lambda <= 1.0 and 0.0 <= self.trace_gamma <= 1.0):
             raise ValueError(
                 f"trace_lambda and trace_gamma must lie in [0, 1], got λ={self.trace_lambda}, γ={self.trace_gamma}."
             )
+        check_trace_settings(self.trace_style, self.trace_impl, self.trace_decay, self.trace_update)
         if self.trace_advantage_clamp is not None and self.trace_advantage_clamp > 0:
             raise ValueError(f"trace_advantage_clamp must be <= 0 or None, got {self.trace_advantage_clamp}.")
         if self.token_preference == "none" and self.loss_type not in TRACE_LOSS_TYPES:
@@ -95,6 +88,11 @@ class LambdaReturnGRPOConfig(LambdaGRPOConfig):
                 "traces the ratio inside the clip, and use_bias_correction_kl=True would weight the KL term by that "
                 "traced ratio. Set use_bias_correction_kl=False (or beta=0) to keep the KL untraced."
             )
+
+    @property
+    def trace_decay(self) -> float:
+        """d = γ·λ, the decay of the trace matrix W."""
+        return self.trace_gamma * self.trace_lambda
 
     @property
     def uses_old_logps(self) -> bool:

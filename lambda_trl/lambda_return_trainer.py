@@ -1,11 +1,25 @@
+from dataclasses import dataclass
+
 import torch
 
 from .lambda_return_config import LambdaReturnGRPOConfig
-from .traces import apply_trace, clamp_advantages, column_sums, eligibility_weights
+from .traces import clamp_advantages, column_sums, trace_advantages, traced_log_probs
 from .trainer import LambdaGRPOTrainer
 
 
-TRACED_LOG_RATIO_LIMIT = 20.0
+@dataclass
+class PolicyLogProbTrace:
+    """
+    What `LambdaReturnGRPOTrainer._get_per_token_logps_and_entropies` needs to trace the policy's log-probs in one
+    loss call. TRL 1.16's `GRPOTrainer._compute_loss` computes those log-probs first and only then reads the
+    advantages and the old and reference log-probs from its batch `loss_inputs`; the entries that depend on the
+    traced log-probs are `held` out of it until they are computed, so a TRL that read them earlier would fail with a
+    KeyError instead of training untraced.
+    """
+
+    loss_inputs: dict
+    mask: torch.Tensor
+    held: dict
 
 
 class LambdaReturnGRPOTrainer(LambdaGRPOTrainer):
@@ -26,7 +40,7 @@ class LambdaReturnGRPOTrainer(LambdaGRPOTrainer):
       the vLLM importance weights (computed before) are untouched.
     - ε-weight: per-token advantages $\tilde A_i E_{ij}$, $E = W (1 + \sigma(\ell - 1))$, detached.
 
-    Confidence notes (shared/specs/grpo-lambda-return.md): the trace styles and the ε-trace/ε-weight split are from
+    Confidence notes: the trace styles and the ε-trace/ε-weight split are from
     the paper [high]; W's lag form and λ = 0.99 [medium]; `trace_impl="verl"`, g = 1 + σ(ℓ - 1) and the ±20 clamp of
     the traced log-ratio come from the authors' code or are ours [low]. With `token_preference="lambda"` the
     per-completion weights f(λ) of λ-GRPO multiply the traced advantages: f > 0 is constant within a completion, so
@@ -44,53 +58,70 @@ class LambdaReturnGRPOTrainer(LambdaGRPOTrainer):
 
     config_class = LambdaReturnGRPOConfig
 
-    @property
-    def trace_decay(self) -> float:
-        return self.args.trace_gamma * self.args.trace_lambda
+    # Set by `_loss_inputs` for the policy log-prob call that TRL's loss makes next; None at generation time.
+    _policy_log_prob_trace: PolicyLogProbTrace | None = None
 
-    def _trace(self, values, mask):
-        return apply_trace(values, mask, self.trace_decay, self.args.trace_style, self.args.trace_impl)
-
-    def _compute_loss(self, model, inputs):
+    def _loss_inputs(self, inputs: dict) -> dict:
+        """
+        The batch for TRL's loss with GRPO-λ's advantages, then weighted by λ-GRPO's f (`LambdaGRPOTrainer`).
+        On-policy ε-trace only needs the per-token advantages Ã·C. ε-weight and ε-trace with old log-probs act on the
+        policy's log-probs, which TRL's loss computes itself: the batch gets the clamped advantages Ã and
+        `_get_per_token_logps_and_entropies` traces those log-probs.
+        """
+        args = self.args
         mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)
-        raw = inputs["advantages"]
-        advantages = clamp_advantages(raw, self.args.trace_advantage_clamp)
-        inputs = {**inputs, "advantages": advantages}
-        sums = column_sums(mask, self.trace_decay, self.args.trace_style, self.args.trace_impl)
-        self._log_trace_metrics(raw, sums, mask)
-        if self.args.trace_update == "trace" and "old_per_token_logps" not in inputs:
-            inputs["advantages"] = advantages[:, None] * sums.to(advantages.dtype)
-        return super()._compute_loss(model, inputs)
+        sums = column_sums(mask, args.trace_decay, args.trace_style, args.trace_impl)
+        self._log_trace_metrics(inputs["advantages"], sums, mask)
+        if args.trace_update == "trace" and "old_per_token_logps" not in inputs:
+            advantages = trace_advantages(
+                inputs["advantages"],
+                mask,
+                args.trace_decay,
+                args.trace_style,
+                clamp=args.trace_advantage_clamp,
+                implementation=args.trace_impl,
+                sums=sums,
+            )
+            return super()._loss_inputs({**inputs, "advantages": advantages})
+        advantages = clamp_advantages(inputs["advantages"], args.trace_advantage_clamp)
+        loss_inputs = super()._loss_inputs({**inputs, "advantages": advantages})
+        traced_entries = ["advantages"] if args.trace_update == "weight" else ["ref_per_token_logps"]
+        held = {name: loss_inputs.pop(name) for name in traced_entries if name in loss_inputs}
+        self._policy_log_prob_trace = PolicyLogProbTrace(loss_inputs, mask, held)
+        return loss_inputs
 
-    def _policy_loss(self, model, inputs):
-        if inputs["advantages"].dim() == 2:  # on-policy ε-trace: nothing left to do inside TRL's loss
-            return super()._policy_loss(model, inputs)
-        mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)
-        compute = self._get_per_token_logps_and_entropies
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        """TRL's per-token log-probs; in a loss that `_loss_inputs` prepared for it, traced (see the class docstring)."""
+        trace, self._policy_log_prob_trace = self._policy_log_prob_trace, None
+        logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        if trace is None:
+            return logps, entropies, aux_loss
+        config, batch = self.args, trace.loss_inputs
+        decay, style, implementation = config.trace_decay, config.trace_style, config.trace_impl
+        if config.trace_update == "weight":
+            batch["advantages"] = trace_advantages(
+                trace.held["advantages"],
+                trace.mask,
+                decay,
+                style,
+                update="weight",
+                clamp=None,
+                per_token_logps=logps,
+                implementation=implementation,
+            )
+            return logps, entropies, aux_loss
+        traced = traced_log_probs(logps, batch["old_per_token_logps"], trace.mask, decay, style, implementation)
+        if "ref_per_token_logps" in trace.held:
+            batch["ref_per_token_logps"] = trace.held["ref_per_token_logps"] + (traced - logps)
+        return traced, entropies, aux_loss
 
-        # TRL reads the advantages, old and reference log-probs from `inputs` only after computing the policy's
-        # log-probs, so rewriting them here is what its loss then uses.
-        def traced_logps_and_entropies(*args, **kwargs):
-            logps, entropies, aux_loss = compute(*args, **kwargs)
-            if self.args.trace_update == "weight":
-                weights = eligibility_weights(
-                    logps, mask, self.trace_decay, self.args.trace_style, self.args.trace_impl
-                )
-                inputs["advantages"] = inputs["advantages"][:, None] * weights.to(logps.dtype)
-                return logps, entropies, aux_loss
-            old = inputs.get("old_per_token_logps")
-            old = logps.detach() if old is None else old
-            traced = self._trace(logps - old, mask).clamp(-TRACED_LOG_RATIO_LIMIT, TRACED_LOG_RATIO_LIMIT)
-            traced_logps = old + traced
-            if "ref_per_token_logps" in inputs:
-                inputs["ref_per_token_logps"] = inputs["ref_per_token_logps"] + (traced_logps - logps)
-            return traced_logps, entropies, aux_loss
-
-        self._get_per_token_logps_and_entropies = traced_logps_and_entropies
-        try:
-            return super()._policy_loss(model, inputs)
-        finally:
-            del self._get_per_token_logps_and_entropies
+    def model_card_lines(self) -> list[str]:
+        args = self.args
+        return super().model_card_lines() + [
+            f"GRPO-λ eligibility traces ([arXiv 2510.00194](https://arxiv.org/abs/2510.00194)): style "
+            f"`{args.trace_style}`, update `{args.trace_update}`, λ = {args.trace_lambda:g}, γ = {args.trace_gamma:g}, "
+            f"negative-advantage clamp {args.trace_advantage_clamp}, implementation `{args.trace_impl}`."
+        ]
 
     def _log_trace_metrics(self, advantages, sums, mask):
         mode = "train" if self.model.training else "eval"

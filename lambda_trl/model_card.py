@@ -1,8 +1,5 @@
 """The λ-GRPO section added to TRL's model card: the method, λ's trajectory, the dataset and the recipe."""
 
-import os
-
-
 RECIPE_FILE = "recipe.yaml"
 
 
@@ -11,19 +8,19 @@ def lambda_trajectory(log_history: list[dict]) -> list[tuple[int, float]]:
     return [(entry["step"], entry["lambda/value"]) for entry in log_history if "lambda/value" in entry]
 
 
-def token_preference_card_section(args, log_history: list[dict], final_lambda: float, dataset_name=None) -> str:
-    lines = ["", "## λ-GRPO", ""]
-    lines.append(
-        f"Trained with lambda-trl ([λ-GRPO](https://arxiv.org/abs/2510.06870)), token preference "
-        f"`{args.token_preference}`, loss `{args.loss_type}`."
-    )
-    if hasattr(args, "trace_style"):
-        lines.append(
-            f"GRPO-λ eligibility traces ([arXiv 2510.00194](https://arxiv.org/abs/2510.00194)): style "
-            f"`{args.trace_style}`, update `{args.trace_update}`, λ = {args.trace_lambda:g}, γ = {args.trace_gamma:g}, "
-            f"negative-advantage clamp {args.trace_advantage_clamp}, implementation `{args.trace_impl}`."
-        )
-    lines.append("")
+def token_preference_card_section(
+    args,
+    method_lines: list[str],
+    log_history: list[dict],
+    final_lambda: float,
+    dataset_name: str | None = None,
+    recipe_text: str | None = None,
+) -> str:
+    """
+    The section for a run with config `args`: `method_lines` (the trainer's `model_card_lines()`), the token
+    preference's settings and λ's trajectory, the training data and the recipe YAML (`recipe_text`) when given.
+    """
+    lines = ["", "## λ-GRPO", "", *method_lines, ""]
     if args.token_preference == "lambda":
         rule = f"{args.lambda_optimizer.upper()}, lr {args.lambda_learning_rate:g}" if args.learn_lambda else "fixed"
         lines += [
@@ -45,9 +42,6 @@ def token_preference_card_section(args, log_history: list[dict], final_lambda: f
             lines += ["", "λ by step: " + ", ".join(f"{step}: {value:.4g}" for step, value in sampled)]
     if dataset_name:
         lines += ["", f"Training data: `{dataset_name}`."]
-    recipe_path = os.path.join(args.output_dir, RECIPE_FILE)
-    if os.path.isfile(recipe_path):
-        with open(recipe_path) as f:
-            recipe = f.read().strip()
-        lines += ["", f"Recipe (`{RECIPE_FILE}` in this repository):", "", "```yaml", recipe, "```"]
+    if recipe_text is not None:
+        lines += ["", f"Recipe (`{RECIPE_FILE}` in this repository):", "", "```yaml", recipe_text.strip(), "```"]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,9 @@ class TokenPreferenceOptimizer(torch.optim.Optimizer):
     `accelerator.backward` at the accumulation boundary and accelerate's wrapper step is a no-op. Either way λ's
     gradient has accumulated over the same micro-batches with the same loss scaling as the model's (it flows through
     the same backward), and λ steps once here, after the model, and not at all when the model's step was skipped.
+
+    The trainer saves λ and `lambda_optimizer`'s state in λ's own file (`lambda_trl.lambda_state`); the optimizer's
+    state dict is the model optimizer's alone.
     """
 
     def __init__(
@@ -93,23 +96,12 @@ class TokenPreferenceOptimizer(torch.optim.Optimizer):
         self.model_optimizer.zero_grad(set_to_none=set_to_none)
         self.lambda_optimizer.zero_grad(set_to_none=set_to_none)
 
-    def lambda_state_dict(self) -> dict:
-        return {"value": self.token_preference_lambda.detach().cpu(), "optimizer": self.lambda_optimizer.state_dict()}
-
-    def load_lambda_state_dict(self, state: dict):
-        with torch.no_grad():
-            self.token_preference_lambda.copy_(state["value"].to(self.token_preference_lambda.device))
-        self.lambda_optimizer.load_state_dict(state["optimizer"])
-
+    # torch's inherited methods would pack λ's group in with the model's and, on loading, silently set nothing.
     def state_dict(self) -> dict:
-        return {**self.model_optimizer.state_dict(), LAMBDA_GROUP_NAME: self.lambda_state_dict()}
+        return self.model_optimizer.state_dict()
 
     def load_state_dict(self, state_dict: dict):
-        state_dict = dict(state_dict)
-        lambda_state = state_dict.pop(LAMBDA_GROUP_NAME, None)
         self.model_optimizer.load_state_dict(state_dict)
-        if lambda_state is not None:
-            self.load_lambda_state_dict(lambda_state)
 
     def __getattr__(self, name):
         # Wrapper-specific attributes of the prepared optimizer (accelerate, DeepSpeed) stay reachable.

@@ -26,17 +26,24 @@ import torch
 
 STYLES = ("recent", "both", "early")
 IMPLEMENTATIONS = ("paper", "verl")
+UPDATES = ("trace", "weight")
 VERL_FLOOR = 1e-7
 ROW_BLOCK = 1024
+TRACED_LOG_RATIO_LIMIT = 20.0
 
 
-def _check(style: str, implementation: str, decay: float):
+def check_trace_settings(style: str, implementation: str, decay: float, update: str = "trace"):
+    """Raises a ValueError naming the `LambdaReturnGRPOConfig` field when a trace setting is not one defined here."""
     if style not in STYLES:
-        raise ValueError(f"trace style must be one of {STYLES}, got {style!r}.")
+        raise ValueError(f"Unknown trace style {style!r}: trace_style must be one of {list(STYLES)}.")
     if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"trace implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}.")
+        raise ValueError(
+            f"Unknown trace implementation {implementation!r}: trace_impl must be one of {list(IMPLEMENTATIONS)}."
+        )
     if implementation == "verl" and style == "early":
-        raise ValueError("The verl port has no 'early' style; use trace_impl='paper'.")
+        raise ValueError("trace_impl='verl' has no 'early' style; use trace_impl='paper' or another style.")
+    if update not in UPDATES:
+        raise ValueError(f"Unknown trace update {update!r}: trace_update must be one of {list(UPDATES)}.")
     if not 0.0 <= decay <= 1.0:
         raise ValueError(f"γ·λ must lie in [0, 1], got {decay}.")
 
@@ -45,7 +52,7 @@ def trace_matrix_rows(
     rows: torch.Tensor, length: int, decay: float, style: str, implementation: str = "paper", sequence_length=None
 ) -> torch.Tensor:
     """Rows `rows` of the (length, length) trace matrix W: strictly lower part by style, 1 on the diagonal."""
-    _check(style, implementation, decay)
+    check_trace_settings(style, implementation, decay)
     t = rows.to(torch.float64)[:, None]
     j = torch.arange(length, device=rows.device, dtype=torch.float64)[None, :]
     d = torch.tensor(decay, dtype=torch.float64, device=rows.device)
@@ -74,7 +81,7 @@ def _lengths(mask: torch.Tensor) -> torch.Tensor:
 
 def column_sums(mask: torch.Tensor, decay: float, style: str, implementation: str = "paper") -> torch.Tensor:
     """C[b, j] = Σ_{t < L_b} W[t, j] for right-padded `mask` (B, T); 0 on padding."""
-    _check(style, implementation, decay)
+    check_trace_settings(style, implementation, decay)
     mask64 = mask.to(torch.float64)
     batch, length = mask.shape
     if style == "recent" and implementation == "paper":
@@ -102,7 +109,7 @@ def column_sums(mask: torch.Tensor, decay: float, style: str, implementation: st
 
 def apply_trace(values: torch.Tensor, mask: torch.Tensor, decay: float, style: str, implementation="paper"):
     """y[b, t] = Σ_j W[t, j] · mask[b, j] · values[b, j] (the traced sum of `values` up to each token), masked."""
-    _check(style, implementation, decay)
+    check_trace_settings(style, implementation, decay)
     masked = values * mask.to(values.dtype)
     batch, length = values.shape
     if style == "recent" and implementation == "paper":
@@ -147,19 +154,38 @@ def trace_advantages(
     clamp: float | None = -0.1,
     per_token_logps: torch.Tensor | None = None,
     implementation: str = "paper",
+    sums: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """
     Per-token advantages (B, T) whose plain surrogate has GRPO-λ's on-policy gradient: Ã·C for ε-trace
-    (`update="trace"`), Ã·E for ε-weight (`update="weight"`, E detached).
+    (`update="trace"`; `sums` are the column sums C of `mask` when the caller has them already), Ã·E for ε-weight
+    (`update="weight"`, E detached).
     """
+    check_trace_settings(style, implementation, decay, update)
     clamped = clamp_advantages(advantages, clamp)[:, None]
     if update == "trace":
-        return clamped * column_sums(mask, decay, style, implementation).to(advantages.dtype)
-    if update == "weight":
-        if per_token_logps is None:
-            raise ValueError("update='weight' needs the per-token log-probs.")
-        return clamped * eligibility_weights(per_token_logps, mask, decay, style, implementation).to(advantages.dtype)
-    raise ValueError(f"update must be 'trace' or 'weight', got {update!r}.")
+        sums = column_sums(mask, decay, style, implementation) if sums is None else sums
+        return clamped * sums.to(advantages.dtype)
+    if per_token_logps is None:
+        raise ValueError("update='weight' needs the per-token log-probs.")
+    return clamped * eligibility_weights(per_token_logps, mask, decay, style, implementation).to(advantages.dtype)
+
+
+def traced_log_probs(
+    per_token_logps: torch.Tensor,
+    old_per_token_logps: torch.Tensor,
+    mask: torch.Tensor,
+    decay: float,
+    style: str,
+    implementation: str = "paper",
+) -> torch.Tensor:
+    r"""
+    $\ell^{old} + \mathrm{clamp}(W(\ell - \ell^{old}), \pm 20)$: the log-probs whose ratio to the old ones is
+    ε-trace's traced ratio, so a clipped-ratio loss fed them puts the trace inside the clip. The clamp keeps exp()
+    finite on long completions (ours, not the paper's).
+    """
+    traced = apply_trace(per_token_logps - old_per_token_logps, mask, decay, style, implementation)
+    return old_per_token_logps + traced.clamp(-TRACED_LOG_RATIO_LIMIT, TRACED_LOG_RATIO_LIMIT)
 
 
 def _float_dtype(mask: torch.Tensor) -> torch.dtype:

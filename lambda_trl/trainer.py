@@ -1,3 +1,4 @@
+import contextlib
 import os
 import textwrap
 
@@ -7,8 +8,8 @@ from trl import GRPOTrainer
 from trl.trainer.utils import get_config_model_id
 
 from .config import LambdaGRPOConfig
-from .lambda_state import LAMBDA_STATE_NAME, read_lambda_state, write_lambda_state
-from .model_card import token_preference_card_section
+from .lambda_state import restore_lambda_state, write_lambda_state
+from .model_card import RECIPE_FILE, token_preference_card_section
 from .optimizer import TokenPreferenceOptimizer
 from .weighting import FIXED_TOKEN_PREFERENCES, token_preference_weights
 
@@ -38,6 +39,9 @@ class LambdaGRPOTrainer(GRPOTrainer):
     Each completion's group lengths are recorded at generation time, gathered across processes like TRL's rewards,
     because TRL shuffles the generation batch into micro-batches afterwards. λ is trained as an extra parameter group
     of the trainer's optimizer (see [`TokenPreferenceOptimizer`]).
+
+    Subclasses hook in through `_loss_inputs` (the batch TRL's loss reads), TRL's `_get_per_token_logps_and_entropies`
+    and `model_card_lines`.
     """
 
     _tag_names = ["trl", "grpo", "lambda-grpo"]
@@ -55,6 +59,9 @@ class LambdaGRPOTrainer(GRPOTrainer):
     }
 
     config_class = LambdaGRPOConfig
+
+    recipe_text: str | None = None
+    """The recipe YAML `lambda-trl train` ran with, set by the train command so that the model card embeds it."""
 
     # The same parameters as `GRPOTrainer.__init__`, in its order (tests/test_trainer.py checks them against TRL's).
     def __init__(
@@ -165,15 +172,28 @@ class LambdaGRPOTrainer(GRPOTrainer):
             metrics["lambda/value"].append(self.token_preference_lambda.item())
         return output
 
+    def weighted_advantages(self, inputs) -> torch.Tensor:
+        """
+        The batch's advantages, (B,) or per-token (B, T), times each completion's f(o_i) (and the group normalizer's
+        factor); unchanged for `token_preference="none"`.
+        """
+        advantages = inputs["advantages"]
+        if self.args.token_preference == "none":
+            return advantages
+        weights = self.completion_weights(inputs["group_lengths"], inputs["group_position"])
+        if self.args.token_preference_normalizer == "group":
+            weights = weights * self.group_normalizer_scale(inputs)
+        return advantages * (weights if advantages.dim() == 1 else weights[:, None])
+
+    def _loss_inputs(self, inputs: dict) -> dict:
+        """
+        The batch as TRL's `_compute_loss` reads it: a copy with the weighted advantages. Subclasses override it to
+        prepare the advantages before they are weighted; `_compute_loss` hands its result to TRL's loss right away.
+        """
+        return {**inputs, "advantages": self.weighted_advantages(inputs)}
+
     def _compute_loss(self, model, inputs):
-        if self.args.token_preference != "none":
-            weights = self.completion_weights(inputs["group_lengths"], inputs["group_position"])
-            if self.args.token_preference_normalizer == "group":
-                weights = weights * self.group_normalizer_scale(inputs)
-            advantages = inputs["advantages"]
-            # (B, T) per-token advantages (GRPO-λ) are scaled row-wise, like TRL's (B,) ones.
-            inputs = {**inputs, "advantages": advantages * (weights if advantages.dim() == 1 else weights[:, None])}
-        return self._policy_loss(model, inputs)
+        return super()._compute_loss(model, self._loss_inputs(inputs))
 
     @staticmethod
     def group_normalizer_scale(inputs) -> torch.Tensor:
@@ -189,16 +209,30 @@ class LambdaGRPOTrainer(GRPOTrainer):
         scale = inputs["num_items_in_batch"] / (inputs["group_count"] * group_tokens.clamp(min=1))
         return torch.where(group_tokens > 0, scale, 0.0)
 
-    def _policy_loss(self, model, inputs):
-        """TRL's own loss on the prepared inputs; subclasses hook in here to see the exact dict TRL reads."""
-        return super()._compute_loss(model, inputs)
+    def model_card_lines(self) -> list[str]:
+        """The model card's description of how this run trained, one line each; subclasses add their own."""
+        return [
+            f"Trained with lambda-trl ([λ-GRPO](https://arxiv.org/abs/2510.06870)), token preference "
+            f"`{self.args.token_preference}`, loss `{self.args.loss_type}`."
+        ]
 
     def create_model_card(self, model_name=None, dataset_name=None, tags=None):
         super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
         if not self.is_world_process_zero():
             return
+        recipe_text = self.recipe_text
+        recipe_path = os.path.join(self.args.output_dir, RECIPE_FILE)
+        if recipe_text is None and os.path.isfile(recipe_path):
+            # Until `lambda-trl train` sets `recipe_text` (tests/test_cli.py): the recipe it copies beside the model.
+            with open(recipe_path) as f:
+                recipe_text = f.read()
         section = token_preference_card_section(
-            self.args, self.state.log_history, self.token_preference_lambda.item(), dataset_name
+            self.args,
+            self.model_card_lines(),
+            self.state.log_history,
+            self.token_preference_lambda.item(),
+            dataset_name,
+            recipe_text,
         )
         with open(os.path.join(self.args.output_dir, "README.md"), "a") as f:
             f.write(section)
@@ -230,68 +264,50 @@ class LambdaGRPOTrainer(GRPOTrainer):
         return scheduler
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
-        """Saves the model as TRL does, plus λ's state (`lambda_state.LAMBDA_STATE_NAME`) beside it."""
+        """Saves the model as TRL does, plus λ's state (`lambda_trl.lambda_state`) beside it."""
         super().save_model(output_dir, _internal_call)
         if self.args.token_preference != "lambda" or not self.args.should_save:
             return
-        optimizer = self.optimizer if isinstance(self.optimizer, TokenPreferenceOptimizer) else None
+        learned = isinstance(self.optimizer, TokenPreferenceOptimizer)
         write_lambda_state(
             output_dir or self.args.output_dir,
-            self.token_preference_lambda.item(),
+            self.token_preference_lambda,
             self.state.global_step,
             self.args,
-            None if optimizer is None else optimizer.lambda_optimizer.state_dict(),
+            self.optimizer.lambda_optimizer if learned else None,
         )
 
-    # The Trainer saves and loads the optimizer through backend-specific paths (DeepSpeed, FSDP) that only know the
-    # model's parameters: hand them the model's optimizer. λ's state is saved with the model (`save_model`).
-    def _save_optimizer_and_scheduler(self, output_dir):
-        if not isinstance(self.optimizer, TokenPreferenceOptimizer):
-            return super()._save_optimizer_and_scheduler(output_dir)
+    @contextlib.contextmanager
+    def _model_optimizer_only(self):
+        """
+        `self.optimizer` is the model's optimizer inside: the Trainer saves and loads the optimizer through
+        backend-specific paths (DeepSpeed, FSDP) that only know the model's parameters. λ's state is saved with the
+        model (`save_model`).
+        """
         optimizer = self.optimizer
-        self.optimizer = optimizer.model_optimizer
+        if isinstance(optimizer, TokenPreferenceOptimizer):
+            self.optimizer = optimizer.model_optimizer
         try:
-            super()._save_optimizer_and_scheduler(output_dir)
+            yield
         finally:
             self.optimizer = optimizer
+
+    def _save_optimizer_and_scheduler(self, output_dir):
+        with self._model_optimizer_only():
+            super()._save_optimizer_and_scheduler(output_dir)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
-        if not isinstance(self.optimizer, TokenPreferenceOptimizer):
-            return super()._load_optimizer_and_scheduler(checkpoint)
-        optimizer = self.optimizer
-        self.optimizer = optimizer.model_optimizer
-        try:
+        with self._model_optimizer_only():
             super()._load_optimizer_and_scheduler(checkpoint)
-        finally:
-            self.optimizer = optimizer
-        if checkpoint is not None:
-            self._load_lambda_state(checkpoint, optimizer)
-
-    def _load_lambda_state(self, checkpoint: str, optimizer: TokenPreferenceOptimizer):
-        state = read_lambda_state(checkpoint)
-        if state is None:
-            raise FileNotFoundError(
-                f"{os.path.join(checkpoint, LAMBDA_STATE_NAME)} is missing, so λ cannot be restored: the checkpoint was "
-                "not written by LambdaGRPOTrainer with token_preference='lambda' (or by a lambda-trl before 0.1.0's "
-                "release, which kept λ in token_preference_lambda.pt). To start λ afresh (lambda_init) on this "
-                "checkpoint's model, load the model from it (model_name_or_path) instead of resuming."
-            )
-        if state["optimizer_state"] is not None and state["lambda_optimizer"] != self.args.lambda_optimizer:
-            raise ValueError(
-                f"The checkpoint {checkpoint} trained λ with lambda_optimizer={state['lambda_optimizer']!r}, this run "
-                f"asks for {self.args.lambda_optimizer!r}: resume with lambda_optimizer={state['lambda_optimizer']!r}, "
-                "or start a new run from the checkpoint's model (model_name_or_path) with lambda_init="
-                f"{state['lambda']:.6g}."
-            )
+        if checkpoint is None or not isinstance(self.optimizer, TokenPreferenceOptimizer):
+            return
+        state = restore_lambda_state(
+            checkpoint, self.args, self.token_preference_lambda, self.optimizer.lambda_optimizer
+        )
         source = f"{checkpoint} (step {state['global_step']})"
         if state["optimizer_state"] is not None:
-            optimizer.load_lambda_state_dict(
-                {"value": torch.tensor(state["lambda"]), "optimizer": state["optimizer_state"]}
-            )
             logger.info(f"Restored λ = {state['lambda']:.6g} and λ's {state['lambda_optimizer']} state from {source}.")
         else:
-            with torch.no_grad():
-                self.token_preference_lambda.fill_(state["lambda"])
             logger.warning(
                 f"Restored λ = {state['lambda']:.6g} from {source}; that run did not learn λ, so λ's optimizer starts "
                 "fresh."
