@@ -17,36 +17,27 @@ import sys
 import time
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def benchmark_model(tokenizer, hidden: int, layers: int, completion_length: int):
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from lambda_trl.testing import tiny_model
 
-    torch.manual_seed(0)
-    return Qwen2ForCausalLM(
-        Qwen2Config(
-            vocab_size=len(tokenizer),
-            hidden_size=hidden,
-            intermediate_size=4 * hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=8,
-            num_key_value_heads=2,
-            max_position_embeddings=2 * completion_length + 16,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
+    return tiny_model(
+        tokenizer,
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        max_position_embeddings=2 * completion_length + 16,
+        tie_word_embeddings=False,
     )
 
 
 def run_once(trainer_name: str, steps: int, hidden: int, layers: int, completion_length: int):
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
     import torch
-    from tiny import count_a_reward, scripted_rollout, sum_dataset, tiny_config_fields, tiny_tokenizer
     from trl import GRPOConfig, GRPOTrainer
 
     from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
+    from lambda_trl.testing import count_a_reward, scripted_rollout, sum_dataset, tiny_config_fields, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     model = benchmark_model(tokenizer, hidden, layers, completion_length)
@@ -96,13 +87,11 @@ def run_once(trainer_name: str, steps: int, hidden: int, layers: int, completion
 
 def loss_microbenchmark(repeats: int, hidden: int, layers: int, completion_length: int) -> dict:
     """compute_loss + backward of both trainers on one fixed batch, alternating in one process: the overhead alone."""
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
     import torch
-    from test_loss_equivalence import fixed_batch
-    from tiny import count_a_reward, sum_dataset, tiny_config_fields, tiny_tokenizer
     from trl import GRPOConfig, GRPOTrainer
 
     from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
+    from lambda_trl.testing import count_a_reward, fixed_batch, sum_dataset, tiny_config_fields, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     trainers = {}

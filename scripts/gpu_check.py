@@ -37,7 +37,6 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the tiny tokenizer and the scripted rollout the engine checks share
 PARTS = ("bf16", "engines", "overhead", "traces", "long_run")
 ENGINES = ("ddp", "zero2", "zero3", "fsdp")
 EXPECTED_ENGINE = {"zero2": "DEEPSPEED", "zero3": "DEEPSPEED", "fsdp": "FSDP"}
@@ -74,26 +73,13 @@ def resolve_model(options, output: Path) -> tuple[str, str]:
 
 
 def random_model(path: Path, qwen_shape: bool) -> Path:
-    from tiny import tiny_model, tiny_tokenizer
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from lambda_trl.testing import QWEN2_5_0_5B_SHAPE, tiny_model, tiny_tokenizer
 
     if (path / "config.json").is_file():
         return path
     tokenizer = tiny_tokenizer()
     if qwen_shape:  # Qwen2.5-0.5B's layers; the vocabulary is the character tokenizer's
-        config = Qwen2Config(
-            vocab_size=len(tokenizer),
-            hidden_size=896,
-            intermediate_size=4864,
-            num_hidden_layers=24,
-            num_attention_heads=14,
-            num_key_value_heads=2,
-            max_position_embeddings=32768,
-            tie_word_embeddings=True,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        model = Qwen2ForCausalLM(config)
+        model = tiny_model(tokenizer, eos_logit_scale=1.0, **QWEN2_5_0_5B_SHAPE)
     else:
         model = tiny_model(tokenizer)
     model.save_pretrained(path)
@@ -127,7 +113,7 @@ def train_worker(options) -> dict:
     if options.method == "dapo":
         overrides += ["--token_preference", "none", "--loss_type", "dapo"]
     if options.dry_run:  # the toy model never boxes an answer; this reward varies within a group, so λ moves
-        overrides += ["--reward_funcs", "tiny.short_answer_reward"]
+        overrides += ["--reward_funcs", "lambda_trl.testing.short_answer_reward"]
     arguments = ["--config", str(ROOT / "recipes/cpu/smollm2_135m_lambda_grpo.yaml"), *overrides]
     script_args, training_args, model_args = make_train_parser().parse_args_and_config(args=arguments)
     if torch.cuda.is_available():
@@ -203,7 +189,7 @@ def engine_command(engine: str, options, output: Path) -> list[str]:
     mixed_precision = "no" if options.dry_run else "bf16"
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
     command += [str(ROOT / "recipes/accelerate" / f"{engine}.yaml"), "--num_processes", "1"]
-    command += ["--mixed_precision", mixed_precision, str(ROOT / "tests/distributed_lambda.py"), str(output)]
+    command += ["--mixed_precision", mixed_precision, "-m", "lambda_trl.testing.distributed_worker", str(output)]
     command += ["--name", engine, "--max-steps", "4", "--gradient-accumulation-steps", "2"]
     return command + (["--use-cpu"] if options.dry_run else [])
 

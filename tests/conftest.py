@@ -1,45 +1,29 @@
-import contextlib
-import functools
 import os
-import sys
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
-# The eight published files as they are in the repositories the registry pins (see shared/benchmarks/README.md).
-PUBLISHED_BENCHMARKS = Path(
-    os.environ.get("LAMBDA_TRL_BENCHMARKS", Path(__file__).resolve().parents[2] / "shared" / "benchmarks")
-)
 
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny model and its tokenizer saved to a directory: a local `model_name_or_path`."""
+    from lambda_trl.testing import tiny_model, tiny_tokenizer
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve_directory(directory):
-    """An HTTP server on 127.0.0.1 (ephemeral port) serving `directory`; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    path = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = tiny_tokenizer()
+    tiny_model(tokenizer).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
 
 
 @pytest.fixture(scope="session")
 def benchmark_mirror():
     """The published benchmark files served as a mirror (LAMBDA_TRL_BENCHMARKS_MIRROR) from loopback."""
+    from helpers import PUBLISHED_BENCHMARKS, serve_directory
+
     if not (PUBLISHED_BENCHMARKS / "gsm8k" / "test.jsonl").is_file():
         pytest.skip(f"the published benchmark files are not in {PUBLISHED_BENCHMARKS} (set LAMBDA_TRL_BENCHMARKS)")
     with serve_directory(PUBLISHED_BENCHMARKS) as url:

@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import PUBLISHED_BENCHMARKS, serve_directory
+from helpers import PUBLISHED_BENCHMARKS, serve_directory
 
 from lambda_trl.cli import main
 from lambda_trl.eval.benchmarks import BENCHMARKS

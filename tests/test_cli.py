@@ -4,47 +4,9 @@ import json
 import os
 
 import pytest
-import yaml
-from tiny import tiny_model, tiny_tokenizer
+from helpers import write_recipe
 
 from lambda_trl.cli import main
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = tiny_tokenizer()
-    tiny_model(tokenizer).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-def write_recipe(directory, model_dir, **overrides):
-    recipe = {
-        "model_name_or_path": str(model_dir),
-        "dataset_name": "arithmetic",
-        "dataset_size": 64,
-        "max_operand": 9,
-        "instruction_braces": "single",
-        "output_dir": str(directory / "run"),
-        "use_cpu": True,
-        "bf16": False,
-        "max_steps": 3,
-        "per_device_train_batch_size": 8,
-        "num_generations": 4,
-        "max_completion_length": 8,
-        "learning_rate": 1e-3,
-        "logging_steps": 1,
-        "save_strategy": "no",
-        "report_to": "none",
-        "disable_tqdm": True,
-        "gradient_checkpointing": False,
-        "plot": True,
-        **overrides,
-    }
-    path = directory / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
 
 
 def run_in_subprocess(recipe, **environment):

@@ -178,7 +178,7 @@ def test_simplerl_zoo_loads_the_level3to5_folder_of_the_repository(tmp_path):
     ],
 )
 def test_every_recipe_dataset_loads_through_the_cli(tmp_path, recipe):
-    from test_recipes import parse
+    from helpers import parse
 
     from lambda_trl.cli import load_training_set
 

@@ -1,6 +1,6 @@
 """λ-GRPO under the engines our recipes launch, on 2 CPU processes (gloo): `accelerate launch` with the shipped
 `recipes/accelerate/*.yaml` and only CPU overrides on the command line, against one process with the same global
-batch (tests/distributed_lambda.py). Each run reports the engine it actually ran under, so a launcher that silently
+batch (lambda_trl.testing.distributed_worker). Each run reports the engine it actually ran under, so a launcher that silently
 falls back to another engine fails the test instead of passing it.
 
 FSDP2 is not here: accelerate 1.15 enables FSDP only on accelerator devices (on CPU, fsdp.yaml runs as plain
@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cli import tiny_model_dir, write_recipe  # noqa: F401  (fixture)
+from helpers import write_recipe
 
 
 HERE = Path(__file__).resolve().parent
 ACCELERATE_CONFIGS = HERE.parent / "recipes" / "accelerate"
+WORKER = "lambda_trl.testing.distributed_worker"
 # `--use-cpu` is the training argument use_cpu=True, which a CPU run needs under every engine: without it DDP falls
 # back to independent processes and transformers sizes DeepSpeed's batch for one process.
 COMMON = ["--gradient-accumulation-steps", "2", "--max-steps", "4", "--lambda-optimizer", "adamw", "--use-cpu"]
@@ -48,7 +49,7 @@ def launch(config_file, output_dir, name, *options, timeout=300):
     """`accelerate launch --config_file CONFIG --num_processes 2 --mixed_precision no` (and nothing else)."""
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file)]
     command += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port())]
-    run(command + ["distributed_lambda.py", str(output_dir), "--name", name, *options], timeout)
+    run(command + ["-m", WORKER, str(output_dir), "--name", name, *options], timeout)
     return [json.loads((Path(output_dir) / f"result-{name}-rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
@@ -60,7 +61,7 @@ def one_process(tmp_path_factory):
     def result(*options):
         if options not in cache:
             output_dir = tmp_path_factory.mktemp("one-process")
-            run([sys.executable, "distributed_lambda.py", str(output_dir), "--name", "single", *options])
+            run([sys.executable, "-m", WORKER, str(output_dir), "--name", "single", *options])
             cache[options] = json.loads((output_dir / "result-single-rank0.json").read_text())
         return cache[options]
 
@@ -180,7 +181,7 @@ def test_zero3_benchmark_evaluation_during_training_does_not_hang(tmp_path, one_
     assert_agrees(ranks, single, "DEEPSPEED", zero_stage=3)
 
 
-def test_readme_launch_line_under_zero2(tmp_path, tiny_model_dir):  # noqa: F811
+def test_readme_launch_line_under_zero2(tmp_path, tiny_model_dir):
     # The README's command with a tiny local model in the recipe: accelerate launch ... -m lambda_trl.cli train.
     recipe = write_recipe(
         tmp_path, tiny_model_dir, per_device_train_batch_size=4, max_steps=2, save_strategy="steps", save_steps=1

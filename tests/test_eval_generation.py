@@ -2,13 +2,13 @@
 
 import json
 
-from test_cli import tiny_model_dir, write_recipe  # noqa: F401  (fixture)
+from helpers import write_recipe
 
 from lambda_trl.cli import main
 from lambda_trl.eval.harness import results_table
 
 
-def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir, benchmarks_dir):  # noqa: F811
+def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir, benchmarks_dir):
     output = tmp_path / "eval"
     arguments = [
         "eval",
@@ -61,7 +61,7 @@ def test_results_table_layout():
     ]
 
 
-def test_during_training_evaluation_is_logged(tmp_path, tiny_model_dir, benchmarks_dir):  # noqa: F811
+def test_during_training_evaluation_is_logged(tmp_path, tiny_model_dir, benchmarks_dir):
     recipe = write_recipe(
         tmp_path,
         tiny_model_dir,
@@ -79,7 +79,7 @@ def test_during_training_evaluation_is_logged(tmp_path, tiny_model_dir, benchmar
     assert logged and all(0.0 <= r["benchmarks/gsm8k"] <= 100.0 for r in records if "benchmarks/gsm8k" in r)
 
 
-def test_bad_eval_arguments_fail_early(tmp_path, tiny_model_dir, capsys):  # noqa: F811
+def test_bad_eval_arguments_fail_early(tmp_path, tiny_model_dir, capsys):
     # A missing benchmark file: one line naming it, before any model is loaded.
     assert main(["eval", "--model", str(tiny_model_dir), "--benchmarks", "gsm8k", "--data-dir", str(tmp_path)]) == 2
     error = capsys.readouterr().err

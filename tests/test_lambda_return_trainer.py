@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from test_loss_equivalence import assert_same, build_trainer, fixed_batch, loss_and_gradients
-from tiny import StepCounter, tiny_config_fields, tiny_trainer
+from helpers import assert_same, build_trainer, group_batch, loss_and_gradients
 from trl import GRPOConfig, GRPOTrainer
 
 from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
+from lambda_trl.testing import StepCounter, fixed_batch, tiny_config_fields, tiny_trainer
 from lambda_trl.traces import column_sums
 
 
@@ -168,8 +168,6 @@ def test_old_logps_rule_is_what_trl_does(tmp_path, accumulation, steps_per_gener
 def test_traced_advantages_take_the_group_normalizer(tmp_path):
     # λ = 0 with the `recent` trace is the identity, so GRPO-λ's per-token advantages with grpo + group must give
     # TRL's grpo exactly, on several groups of different total length.
-    from test_loss_equivalence import group_batch
-
     ours = trainer(
         tmp_path,
         trace_lambda=0.0,

@@ -2,68 +2,27 @@
 
 import pytest
 import torch
+from helpers import (
+    ADVANTAGES_THREE_GROUPS,
+    LENGTHS_THREE_GROUPS,
+    SHUFFLE_THREE,
+    assert_same,
+    build_trainer,
+    group_batch,
+    loss_and_gradients,
+)
 from reference import closed_form_lambda_gradient, reference_weights
-from tiny import sum_dataset, tiny_model, tiny_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
-
-
-PROMPT_LENGTH = 3
-
-
-def build_trainer(trainer_class, config_class, tmp_path, **overrides):
-    tokenizer = tiny_tokenizer()
-    args = config_class(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=8,
-        num_generations=4,
-        max_completion_length=16,
-        report_to=[],
-        use_cpu=True,
-        temperature=1.0,
-        bf16=False,  # exact float32 on CPU, so the direct computations below agree to 1e-6
-        **overrides,
-    )
-    trainer = trainer_class(
-        model=tiny_model(tokenizer),
-        reward_funcs=lambda completions, **kwargs: [0.0] * len(completions),
-        args=args,
-        train_dataset=sum_dataset(),
-        processing_class=tokenizer,
-    )
-    trainer.current_gradient_accumulation_steps = 1
-    trainer.model.train()
-    return trainer
-
-
-def fixed_batch(lengths, advantages, group_size, permutation=None, vocab_size=18, seed=0):
-    """A generation batch as TRL hands it to the loss, groups contiguous then shuffled by `permutation`."""
-    generator = torch.Generator().manual_seed(seed)
-    lengths = torch.tensor(lengths)
-    batch_size, max_length = len(lengths), int(lengths.max())
-    index = torch.arange(batch_size)
-    batch = {
-        "prompt_ids": torch.randint(2, vocab_size, (batch_size, PROMPT_LENGTH), generator=generator),
-        "prompt_mask": torch.ones(batch_size, PROMPT_LENGTH, dtype=torch.long),
-        "completion_ids": torch.randint(2, vocab_size, (batch_size, max_length), generator=generator),
-        "completion_mask": (torch.arange(max_length)[None, :] < lengths[:, None]).long(),
-        "advantages": torch.tensor(advantages, dtype=torch.float32),
-        "group_lengths": lengths.float().view(-1, group_size)[index // group_size],
-        "group_position": index % group_size,
-    }
-    batch["num_items_in_batch"] = batch["completion_mask"].sum()
-    batch["group_count"] = torch.tensor(batch_size / group_size)
-    if permutation is not None:
-        batch = {k: v if v.dim() == 0 else v[permutation] for k, v in batch.items()}
-    return batch
-
-
-def loss_and_gradients(trainer, batch):
-    trainer.model.zero_grad()
-    loss = trainer.compute_loss(trainer.model, batch)
-    loss.backward()
-    return loss.detach(), {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
+from lambda_trl.testing import (
+    PROMPT_LENGTH,
+    fixed_batch,
+    scripted_trainer,
+    tiny_config_fields,
+    tiny_model,
+    tiny_tokenizer,
+)
 
 
 def independent_copy(model):
@@ -90,14 +49,6 @@ def unified_objective_loss(model, batch, weights, epsilon=0.2):
     mask = batch["completion_mask"]
     per_completion = (surrogate * mask).sum(dim=1)
     return -(weights * per_completion).sum() / mask.sum()
-
-
-def assert_same(first, second, atol=1e-6):
-    loss_a, grads_a = first
-    loss_b, grads_b = second
-    torch.testing.assert_close(loss_a, loss_b, atol=atol, rtol=0)
-    for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], atol=atol, rtol=0, msg=name)
 
 
 LENGTHS_TWO_GROUPS = [3, 9, 14, 6, 2, 16, 5, 11]
@@ -176,10 +127,7 @@ def test_trainer_lambda_gradient_equals_eq_20(tmp_path):
 
 
 # --- token_preference_normalizer="group": Eq. 7 as written, per group then averaged over the groups -----------------
-# Three groups of different total length, shuffled: the batch and group normalizers differ on it.
-LENGTHS_THREE_GROUPS = [3, 9, 14, 6, 2, 16, 5, 11, 4, 4, 12, 8]
-ADVANTAGES_THREE_GROUPS = [1.2, -0.4, -1.1, 0.3, 0.9, -1.3, 0.1, 0.3, -0.5, 0.6, 1.0, -1.1]
-SHUFFLE_THREE = torch.tensor([5, 2, 11, 7, 0, 9, 3, 6, 10, 1, 8, 4])
+# helpers.group_batch: three groups of different total length, shuffled; the batch and group normalizers differ on it.
 
 
 def per_group_objective_loss(model, batch, weights, group_of, denominator_of):
@@ -195,12 +143,6 @@ def per_group_objective_loss(model, batch, weights, group_of, denominator_of):
         for g in groups
     )
     return -total / len(groups)
-
-
-def group_batch():
-    batch = fixed_batch(LENGTHS_THREE_GROUPS, ADVANTAGES_THREE_GROUPS, 4, SHUFFLE_THREE)
-    group_of = (torch.arange(12) // 4)[SHUFFLE_THREE]
-    return batch, group_of
 
 
 def direct_per_group(trainer, batch, weights, group_of, denominator_of):
@@ -284,8 +226,6 @@ def test_lambda_gradient_with_group_normalizer_is_eq_20_averaged_over_groups(tmp
 def test_group_normalizer_under_accumulation_and_longer_generation_batches(tmp_path):
     # gradient_accumulation_steps 2, steps_per_generation 4: one generation batch (4 groups) spans two optimizer
     # steps and TRL's `num_items_in_batch` counts all of it. grpo + group must still train exactly like TRL's grpo.
-    from tiny import scripted_trainer, tiny_config_fields
-
     fields = tiny_config_fields(
         tmp_path,
         per_device_train_batch_size=4,

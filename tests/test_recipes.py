@@ -5,21 +5,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import RECIPES, parse
 
-from lambda_trl.cli import make_train_parser, requested_trainer
 
-
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 GPUS = {"qwen2.5-1.5b": 4, "qwen2.5-3b": 4, "qwen2.5-7b": 8}
 METHODS = ("lambda_grpo", "grpo", "dapo")
 ALL_RECIPES = sorted(str(p.relative_to(RECIPES)) for p in RECIPES.glob("**/*.yaml") if p.parent.name != "accelerate")
 GRPO_LAMBDA = {"deepseek-r1-distill-qwen-1.5b": 256, "deepseek-r1-distill-qwen-7b": 768}
-
-
-def parse(recipe: str, *overrides: str):
-    # The GPU recipes ask for bf16, which TrainingArguments only accepts on a CPU-only machine with use_cpu.
-    arguments = ["--config", str(RECIPES / recipe), "--use_cpu", "true", *overrides]
-    return make_train_parser(requested_trainer(arguments)).parse_args_and_config(args=arguments)
 
 
 def test_every_size_has_the_three_methods():

@@ -9,13 +9,21 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 from peft import LoraConfig
-from tiny import StepCounter, count_a_reward, sum_dataset, tiny_config, tiny_model, tiny_tokenizer, tiny_trainer
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
 from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
 from lambda_trl.lambda_state import LAMBDA_STATE_NAME, read_lambda_state
 from lambda_trl.optimizer import LAMBDA_GROUP_NAME, TokenPreferenceOptimizer
+from lambda_trl.testing import (
+    StepCounter,
+    count_a_reward,
+    sum_dataset,
+    tiny_config,
+    tiny_model,
+    tiny_tokenizer,
+    tiny_trainer,
+)
 
 
 def step_logs(trainer):

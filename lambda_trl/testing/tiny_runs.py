@@ -1,56 +1,15 @@
-"""Tiny random models and a character tokenizer, built offline for the tests (no Hub access)."""
+"""The pieces of a tiny GRPO run on CPU: prompts, rewards that vary within a group, scripted completions, configs."""
 
-import string
 import zlib
 
-import torch
 from datasets import Dataset
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM, TrainerCallback
+from transformers import TrainerCallback
 
-
-CHARACTERS = string.digits + string.ascii_letters + " +-=*/\\{}().,:?!\n"
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ message['role'][0] }}:{{ message['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}a:{% endif %}"
-)
-
-
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {token: i for i, token in enumerate(["<pad>", "<eos>", *CHARACTERS])}
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<pad>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tokenizer.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>", chat_template=CHAT_TEMPLATE
-    )
-
-
-def tiny_model(tokenizer, seed: int = 0) -> Qwen2ForCausalLM:
-    torch.manual_seed(seed)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=128,
-        tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-    )
-    model = Qwen2ForCausalLM(config)
-    # A random model emits EOS with probability ~1/vocab per token; a larger EOS logit gives varied lengths.
-    with torch.no_grad():
-        model.lm_head.weight[tokenizer.eos_token_id] *= 8
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    return model
+from .tiny_model import CHARACTERS, tiny_model, tiny_tokenizer
 
 
 def sum_dataset(n: int = 16) -> Dataset:
+    """`n` prompts of one-digit sums ("3+4="), repeating every 35 rows."""
     return Dataset.from_dict({"prompt": [f"{i % 7}+{i % 5}=" for i in range(n)]})
 
 
@@ -59,7 +18,15 @@ def count_a_reward(completions, **kwargs) -> list[float]:
     return [float(completion.count("a")) for completion in completions]
 
 
+def short_answer_reward(completions, **kwargs) -> list[float]:
+    """Rewards shorter answers, standard or conversational: varies within any group of varied lengths."""
+    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+    return [-float(len(text)) for text in texts]
+
+
 def scripted_rollout(prompts, trainer):
+    """A `rollout_func` in place of generation: 2 to 10 characters and EOS, a function of the prompt and the
+    completion's index among that prompt's repeats in the call only, so every launch sees the same completions."""
     tokenizer = trainer.processing_class
     seen = {}
     prompt_ids, completion_ids = [], []
@@ -92,12 +59,6 @@ def scripted_trainer(trainer_class, args, **kwargs):
     )
 
 
-def short_answer_reward(completions, **kwargs) -> list[float]:
-    """Rewards shorter answers, standard or conversational: varies within any group of varied lengths."""
-    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-    return [-float(len(text)) for text in texts]
-
-
 def tiny_config_fields(output_dir, **overrides) -> dict:
     """GRPOConfig fields of a CPU run small enough for a training step in well under a second."""
     defaults = dict(
@@ -120,13 +81,16 @@ def tiny_config_fields(output_dir, **overrides) -> dict:
 
 
 def tiny_config(output_dir, **overrides):
-    from lambda_trl import LambdaGRPOConfig
+    """`LambdaGRPOConfig` of `tiny_config_fields`."""
+    from .. import LambdaGRPOConfig
 
     return LambdaGRPOConfig(**tiny_config_fields(output_dir, **overrides))
 
 
 def tiny_trainer(output_dir, trainer_class=None, model=None, config_class=None, **overrides):
-    from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
+    """A trainer (`LambdaGRPOTrainer` by default) generating from the tiny model on `sum_dataset`, rewarded by
+    `count_a_reward`, with the config (`LambdaGRPOConfig` by default) of `tiny_config_fields`."""
+    from .. import LambdaGRPOConfig, LambdaGRPOTrainer
 
     tokenizer = tiny_tokenizer()
     return (trainer_class or LambdaGRPOTrainer)(

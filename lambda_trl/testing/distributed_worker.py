@@ -1,14 +1,16 @@
 """Trains λ-GRPO for a few steps on a tiny model and writes λ's trajectory and the model's update as JSON, one file
-per rank. Run it under any launcher: plain python (1 process), `torchrun`, or `accelerate launch --config_file
-recipes/accelerate/<engine>.yaml` (DDP, DeepSpeed ZeRO-2/3, FSDP2):
+per rank: the worker of the engine checks (tests/test_distributed.py, the GPU kit's `engines` part). Run it under any
+launcher: `python -m`, `torchrun`, or `accelerate launch --config_file recipes/accelerate/<engine>.yaml -m` (DDP,
+DeepSpeed ZeRO-2/3, FSDP2):
 
-    distributed_lambda.py OUTPUT_DIR --name NAME [--trainer grpo_lambda] [--gradient-accumulation-steps 2]
-        [--max-steps 4] [--save-steps 2] [--resume-from CHECKPOINT] [--peft] [--eval-benchmarks gsm8k ...]
+    python -m lambda_trl.testing.distributed_worker OUTPUT_DIR --name NAME [--trainer grpo_lambda]
+        [--gradient-accumulation-steps 2] [--max-steps 4] [--save-steps 2] [--resume-from CHECKPOINT] [--peft]
+        [--eval-benchmarks gsm8k ...]
 
 With `grpo_lambda` the run is GRPO-λ's traces combined with λ-GRPO's learnable λ, with two iterations per
 generation so the traced log-ratios inside the clip (old log-probs) are exercised too.
 
-Completions come from `tiny.scripted_rollout`, which depends only on the prompt and the completion's index in its group,
+Completions come from `scripted_rollout`, which depends only on the prompt and the completion's index in its group,
 and the global batch (16 completions per optimizer step) is split over processes and accumulation steps, so every
 launch sees exactly the same completions and the same optimizer batches as one process with the whole batch.
 """
@@ -18,9 +20,9 @@ import json
 import os
 
 import torch
-from tiny import scripted_trainer, tiny_config_fields
 
-from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
+from .. import LambdaGRPOConfig, LambdaGRPOTrainer, LambdaReturnGRPOConfig, LambdaReturnGRPOTrainer
+from .tiny_runs import scripted_trainer, tiny_config_fields
 
 
 GROUP_SIZE = 4
@@ -81,7 +83,7 @@ def main():
         peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     trainer = scripted_trainer(trainer_class, args, peft_config=peft_config)
     if options.eval_benchmarks:
-        from lambda_trl.eval.callback import BenchmarkEvalCallback
+        from ..eval.callback import BenchmarkEvalCallback
 
         trainer.add_callback(
             BenchmarkEvalCallback(
