@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lambda_trl.cli import make_train_parser, requested_trainer
+from lambda_trl.commands.train import parse_arguments
 
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -19,7 +19,7 @@ GRPO_LAMBDA = {"deepseek-r1-distill-qwen-1.5b": 256, "deepseek-r1-distill-qwen-7
 def parse(recipe: str, *overrides: str):
     # The GPU recipes ask for bf16, which TrainingArguments only accepts on a CPU-only machine with use_cpu.
     arguments = ["--config", str(RECIPES / recipe), "--use_cpu", "true", *overrides]
-    return make_train_parser(requested_trainer(arguments)).parse_args_and_config(args=arguments)
+    return parse_arguments(arguments)[:3]
 
 
 def test_every_size_has_the_three_methods():
