@@ -75,7 +75,7 @@ def run(argv: list[str]) -> int:
 
 def main(arguments) -> dict:
     """Generates, scores and writes the results of the benchmarks (see `lambda_trl.eval.harness.evaluate`)."""
-    import torch
+    import torch  # only generation needs it: `eval score` and `eval table` run without
 
     torch.manual_seed(arguments.seed)
     settings = SamplingSettings(
