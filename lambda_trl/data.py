@@ -247,3 +247,31 @@ DATASETS = {
     "arithmetic": arithmetic_problems,
 }
 """Loaders by the name recipes use in `dataset_name`."""
+
+
+def load_training_set(
+    name: str,
+    path: str | None = None,
+    split: str = "train",
+    instruction_braces: str = "double",
+    max_question_chars: int | None = None,
+    size: int = 1000,
+    seed: int = 0,
+    max_operand: int = 20,
+    one_shot: bool = False,
+) -> Dataset:
+    """
+    The training set `name` (a key of `DATASETS`) with the options that apply to it: 'arithmetic' is generated from
+    `size`, `seed`, `max_operand` and `one_shot`; the others are read from `path` (default: their Hub id) at `split`,
+    and only 'simplerl_zoo_hard' filters by `max_question_chars`. Every prompt uses `instruction_braces`.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset_name {name!r}: use one of {list(DATASETS)}.")
+    if name == "arithmetic":
+        return arithmetic_problems(size, seed, max_operand, instruction_braces, one_shot)
+    kwargs = {"split": split, "instruction_braces": instruction_braces}
+    if path:
+        kwargs["source"] = path
+    if name == "simplerl_zoo_hard":
+        kwargs["max_question_chars"] = max_question_chars
+    return DATASETS[name](**kwargs)

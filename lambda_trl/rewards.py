@@ -6,6 +6,10 @@ final answer, -0.5 for a boxed but wrong one, -1 without a complete `\boxed{...}
 answer is the LAST box.
 """
 
+import importlib
+import os
+import sys
+
 from .answers import check_answers, ground_truth_answer, last_boxed_answer
 
 
@@ -60,3 +64,22 @@ def boxed_math_reward(completions, solution=None, **kwargs) -> list[float]:
 def boxed_format_reward(completions, **kwargs) -> list[float]:
     """1 when the completion ends its reasoning with a complete `\\boxed{}`, else 0 (a diagnostic, not for training)."""
     return [float(last_boxed_answer(completion_text(completion)) is not None) for completion in completions]
+
+
+REWARD_FUNCTIONS = {"boxed_math_reward": boxed_math_reward, "boxed_format_reward": boxed_format_reward}
+"""Reward functions by the name recipes use in `reward_funcs`."""
+
+
+def load_reward_function(name: str):
+    """
+    A reward function by its name in `REWARD_FUNCTIONS` or by a dotted import path ('pkg.module.func'), which may
+    name a module in the working directory (as TRL's `trl grpo` script allows).
+    """
+    if name in REWARD_FUNCTIONS:
+        return REWARD_FUNCTIONS[name]
+    if "." in name:
+        module, attribute = name.rsplit(".", 1)
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        return getattr(importlib.import_module(module), attribute)
+    raise ValueError(f"Unknown reward function {name!r}: use a name from lambda_trl.rewards or a dotted import path.")

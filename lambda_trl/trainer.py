@@ -9,7 +9,7 @@ from trl.trainer.utils import get_config_model_id
 
 from .config import LambdaGRPOConfig
 from .lambda_state import restore_lambda_state, write_lambda_state
-from .model_card import RECIPE_FILE, token_preference_card_section
+from .model_card import token_preference_card_section
 from .optimizer import TokenPreferenceOptimizer
 from .weighting import FIXED_TOKEN_PREFERENCES, token_preference_weights
 
@@ -220,19 +220,13 @@ class LambdaGRPOTrainer(GRPOTrainer):
         super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
         if not self.is_world_process_zero():
             return
-        recipe_text = self.recipe_text
-        recipe_path = os.path.join(self.args.output_dir, RECIPE_FILE)
-        if recipe_text is None and os.path.isfile(recipe_path):
-            # Until `lambda-trl train` sets `recipe_text` (tests/test_cli.py): the recipe it copies beside the model.
-            with open(recipe_path) as f:
-                recipe_text = f.read()
         section = token_preference_card_section(
             self.args,
             self.model_card_lines(),
             self.state.log_history,
             self.token_preference_lambda.item(),
             dataset_name,
-            recipe_text,
+            self.recipe_text,
         )
         with open(os.path.join(self.args.output_dir, "README.md"), "a") as f:
             f.write(section)

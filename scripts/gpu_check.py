@@ -94,7 +94,8 @@ def train_worker(options) -> dict:
     """`lambda-trl train` on the CPU demo recipe with GPU overrides; returns what the bf16 and long-run parts check."""
     import torch
 
-    from lambda_trl.cli import make_train_parser, train
+    from lambda_trl.commands.train import main as train
+    from lambda_trl.commands.train import parse_arguments
 
     size = sizes(options.dry_run)
     steps = size["long_steps"] if options.method else size["steps"]
@@ -115,7 +116,7 @@ def train_worker(options) -> dict:
     if options.dry_run:  # the toy model never boxes an answer; this reward varies within a group, so λ moves
         overrides += ["--reward_funcs", "lambda_trl.testing.short_answer_reward"]
     arguments = ["--config", str(ROOT / "recipes/cpu/smollm2_135m_lambda_grpo.yaml"), *overrides]
-    script_args, training_args, model_args = make_train_parser().parse_args_and_config(args=arguments)
+    script_args, training_args, model_args, _ = parse_arguments(arguments)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.time()

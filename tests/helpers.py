@@ -10,13 +10,14 @@ from pathlib import Path
 import torch
 import yaml
 
-from lambda_trl.cli import make_train_parser, requested_trainer
+from lambda_trl.commands.train import parse_arguments
 from lambda_trl.testing import fixed_batch, sum_dataset, tiny_model, tiny_tokenizer
 
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "recipes"
-# The eight published files as they are in the repositories the registry pins (see shared/benchmarks/README.md).
+# The eight published files as they are in the repositories the registry pins (LAMBDA_TRL_BENCHMARKS, or a
+# `shared/benchmarks` folder beside the checkout in this project's development set-up).
 PUBLISHED_BENCHMARKS = Path(os.environ.get("LAMBDA_TRL_BENCHMARKS", ROOT.parent / "shared" / "benchmarks"))
 
 
@@ -48,7 +49,7 @@ def parse(recipe: str, *overrides: str):
     """A recipe under recipes/ through the real `lambda-trl train` parser: (script_args, training_args, model_args)."""
     # The GPU recipes ask for bf16, which TrainingArguments only accepts on a CPU-only machine with use_cpu.
     arguments = ["--config", str(RECIPES / recipe), "--use_cpu", "true", *overrides]
-    return make_train_parser(requested_trainer(arguments)).parse_args_and_config(args=arguments)
+    return parse_arguments(arguments)[:3]
 
 
 def write_recipe(directory, model_dir, **overrides):

@@ -180,7 +180,7 @@ def test_simplerl_zoo_loads_the_level3to5_folder_of_the_repository(tmp_path):
 def test_every_recipe_dataset_loads_through_the_cli(tmp_path, recipe):
     from helpers import parse
 
-    from lambda_trl.cli import load_training_set
+    from lambda_trl.commands.train import training_set
 
     script_args, _, _ = parse(recipe)
     if script_args.dataset_name == "math":
@@ -190,7 +190,7 @@ def test_every_recipe_dataset_loads_through_the_cli(tmp_path, recipe):
         path.parent.mkdir(parents=True)
         Dataset.from_dict({"question": ["q"], "gt_answer": ["1"]}).to_parquet(str(path))
         script_args.dataset_path = str(path.parents[1])
-    dataset = load_training_set(script_args)
+    dataset = training_set(script_args)
     assert set(dataset.column_names) == {"prompt", "solution"} and len(dataset) > 0
 
 

@@ -1,9 +1,9 @@
-"""`lambda-trl eval`: generate answers for the benchmarks, score them, and write results and a Table-1 row."""
+"""Generate answers for the benchmarks, score them, and write results and a Table-1 row (`lambda-trl eval`)."""
 
 import json
 import os
 
-from .benchmarks import BENCHMARKS, resolve_benchmarks
+from .benchmarks import resolve_benchmarks
 from .generation import SamplingSettings, TransformersBackend, VLLMBackend, generate_predictions
 from .scoring import score_rows, summarize
 
@@ -48,7 +48,7 @@ def evaluate(
         rows = all_rows[benchmark.name]
         predictions_path = os.path.join(output_dir, f"{benchmark.name}.predictions.jsonl")
         with tqdm(total=len(rows), desc=benchmark.name, unit="problem") as progress:
-            already = sum(1 for _ in open(predictions_path)) if os.path.isfile(predictions_path) else 0
+            already = _count_lines(predictions_path) if os.path.isfile(predictions_path) else 0
             progress.update(min(already, len(rows)))
             predictions = generate_predictions(benchmark, rows, runner, predictions_path, settings, progress=progress)
         scored = score_rows(rows, predictions)
@@ -66,55 +66,6 @@ def evaluate(
     return results
 
 
-def add_arguments(parser):
-    parser.add_argument("--model", required=True, help="Hub id, local path or 'embedded:SmolLM2-135M-Instruct'.")
-    parser.add_argument(
-        "--benchmarks", default="all", help=f"'all' or a comma-separated subset of {list(BENCHMARKS)}."
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="Offline copy: a directory of <benchmark>/test.jsonl files, checked against the published SHA-256. Default: download each file once into the cache (see lambda_trl.eval.download).",
-    )
-    parser.add_argument(
-        "--allow-unverified", action="store_true", help="Evaluate on a --data-dir copy whose SHA-256 differs."
-    )
-    parser.add_argument("--output-dir", default="eval_results")
-    parser.add_argument("--limit", type=int, default=None, help="Evaluate only the first N rows of each benchmark.")
-    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
-    parser.add_argument("--batch-size", type=int, default=8, help="Prompts per generate call (transformers backend).")
-    parser.add_argument("--max-new-tokens", type=int, default=2048)
-    parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature for Average@k sets.")
-    parser.add_argument("--top-p", type=float, default=0.95, help="Top-p for Average@k sets.")
-    parser.add_argument("--samples", type=int, default=None, help="Override the number of samples of Average@k sets.")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--label", default=None, help="Row label in the results table (default: the model).")
-    parser.add_argument(
-        "--one-shot", action="store_true", help="Precede each question by the worked example turn (CPU recipes)."
-    )
-
-
-def run(arguments) -> dict:
-    import torch
-
-    torch.manual_seed(arguments.seed)
-    settings = SamplingSettings(
-        max_new_tokens=arguments.max_new_tokens,
-        temperature=arguments.temperature,
-        top_p=arguments.top_p,
-        samples=arguments.samples,
-        seed=arguments.seed,
-        one_shot=arguments.one_shot,
-    )
-    return evaluate(
-        arguments.model,
-        arguments.benchmarks,
-        arguments.data_dir,
-        arguments.output_dir,
-        arguments.limit,
-        arguments.backend,
-        arguments.batch_size,
-        settings,
-        arguments.label,
-        arguments.allow_unverified,
-    )
+def _count_lines(path: str) -> int:
+    with open(path) as f:
+        return sum(1 for _ in f)

@@ -83,7 +83,7 @@ def main():
         peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     trainer = scripted_trainer(trainer_class, args, peft_config=peft_config)
     if options.eval_benchmarks:
-        from ..eval.callback import BenchmarkEvalCallback
+        from ..eval.in_training import BenchmarkEvalCallback
 
         trainer.add_callback(
             BenchmarkEvalCallback(

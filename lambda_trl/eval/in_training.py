@@ -1,3 +1,5 @@
+"""Benchmark evaluation during training: greedy accuracy on small benchmark slices every few steps."""
+
 from accelerate.utils import gather_object
 from transformers import TrainerCallback
 from trl.models import unwrap_model_for_generation

@@ -1,3 +1,5 @@
+"""Logging during training: every log record to a JSONL file, and one console line per logged step."""
+
 import json
 import math
 import os

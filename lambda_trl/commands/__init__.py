@@ -1,0 +1,1 @@
+"""The `lambda-trl` commands, one module each with its parsers and its `run(argv)`: `train` and `eval`."""

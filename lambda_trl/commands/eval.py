@@ -1,0 +1,123 @@
+"""
+`lambda-trl eval`: evaluate a model on the paper's benchmarks (`lambda_trl.eval.harness.evaluate`);
+`lambda-trl eval score`: score a predictions file; `lambda-trl eval table`: one Table-1 row per earlier run.
+"""
+
+import argparse
+import json
+import os
+
+from ..eval.benchmarks import BENCHMARKS
+from ..eval.generation import SamplingSettings
+from ..eval.harness import evaluate, results_table
+from ..eval.scoring import score_predictions
+
+
+DATA_DIR_HELP = (
+    "Offline copy: a directory of <benchmark>/test.jsonl files, checked against the published SHA-256. Default: "
+    "download each file once into the cache (see lambda_trl.eval.download)."
+)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lambda-trl eval", description="Evaluate a model on the paper's benchmarks.")
+    parser.add_argument("--model", required=True, help="Hub id, local path or 'embedded:SmolLM2-135M-Instruct'.")
+    parser.add_argument(
+        "--benchmarks", default="all", help=f"'all' or a comma-separated subset of {list(BENCHMARKS)}."
+    )
+    parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    parser.add_argument(
+        "--allow-unverified", action="store_true", help="Evaluate on a --data-dir copy whose SHA-256 differs."
+    )
+    parser.add_argument("--output-dir", default="eval_results")
+    parser.add_argument("--limit", type=int, default=None, help="Evaluate only the first N rows of each benchmark.")
+    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    parser.add_argument("--batch-size", type=int, default=8, help="Prompts per generate call (transformers backend).")
+    parser.add_argument("--max-new-tokens", type=int, default=2048)
+    parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature for Average@k sets.")
+    parser.add_argument("--top-p", type=float, default=0.95, help="Top-p for Average@k sets.")
+    parser.add_argument("--samples", type=int, default=None, help="Override the number of samples of Average@k sets.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", default=None, help="Row label in the results table (default: the model).")
+    parser.add_argument(
+        "--one-shot", action="store_true", help="Precede each question by the worked example turn (CPU recipes)."
+    )
+    return parser
+
+
+def make_score_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lambda-trl eval score", description="Score PRED.jsonl on a benchmark.")
+    parser.add_argument("--benchmark", required=True, choices=list(BENCHMARKS))
+    parser.add_argument("--predictions", required=True, help='JSONL lines {"idx": row, "completions": [...]}.')
+    parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    parser.add_argument("--allow-unverified", action="store_true", help="Accept a --data-dir copy that differs.")
+    parser.add_argument("--output", default=None, help="Also write the result JSON here.")
+    return parser
+
+
+def make_table_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lambda-trl eval table", description="Table-1 rows of several runs.")
+    parser.add_argument("output_dirs", nargs="+", help="--output-dir folders of earlier `lambda-trl eval` runs.")
+    parser.add_argument("--labels", default=None, help="Comma-separated row labels (default: the models).")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    """`lambda-trl eval ARGS`, `lambda-trl eval score ARGS` or `lambda-trl eval table ARGS`."""
+    if argv[:1] == ["score"]:
+        score(make_score_parser().parse_args(argv[1:]))
+    elif argv[:1] == ["table"]:
+        table(make_table_parser().parse_args(argv[1:]))
+    else:
+        main(make_parser().parse_args(argv))
+    return 0
+
+
+def main(arguments) -> dict:
+    """Generates, scores and writes the results of the benchmarks (see `lambda_trl.eval.harness.evaluate`)."""
+    import torch  # only generation needs it: `eval score` and `eval table` run without
+
+    torch.manual_seed(arguments.seed)
+    settings = SamplingSettings(
+        max_new_tokens=arguments.max_new_tokens,
+        temperature=arguments.temperature,
+        top_p=arguments.top_p,
+        samples=arguments.samples,
+        seed=arguments.seed,
+        one_shot=arguments.one_shot,
+    )
+    return evaluate(
+        arguments.model,
+        arguments.benchmarks,
+        arguments.data_dir,
+        arguments.output_dir,
+        arguments.limit,
+        arguments.backend,
+        arguments.batch_size,
+        settings,
+        arguments.label,
+        arguments.allow_unverified,
+    )
+
+
+def score(arguments):
+    """Prints (and with --output writes) the score JSON of a predictions file."""
+    result = score_predictions(
+        BENCHMARKS[arguments.benchmark], arguments.predictions, arguments.data_dir, arguments.allow_unverified
+    )
+    text = json.dumps(result, indent=2)
+    print(text)
+    if arguments.output:
+        with open(arguments.output, "w") as f:
+            f.write(text + "\n")
+
+
+def table(arguments):
+    """Prints the Table-1 rows of earlier `lambda-trl eval` runs, one per output directory."""
+    runs = []
+    for directory in arguments.output_dirs:
+        with open(os.path.join(directory, "results.json")) as f:
+            runs.append(json.load(f))
+    labels = arguments.labels.split(",") if arguments.labels else [run["model"] for run in runs]
+    names = list(dict.fromkeys(name for run in runs for name in run["results"]))
+    print(results_table({label: run["results"] for label, run in zip(labels, runs)}, names))

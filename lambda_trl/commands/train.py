@@ -1,0 +1,310 @@
+"""
+`lambda-trl train --config RECIPE.yaml [--any_field value ...]`: λ-GRPO or GRPO-λ training from a YAML recipe.
+
+Every field of `TrainScriptArguments`, of the trainer's config (`LambdaGRPOConfig` or `LambdaReturnGRPOConfig`) and
+of TRL's `ModelConfig` can be set in the recipe or overridden on the command line, as with TRL's `trl grpo` script:
+`make_parser` builds the `TrlParser`, `parse_arguments` reads a command line, `main` trains.
+"""
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+
+import yaml
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
+from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
+
+from ..config import LambdaGRPOConfig
+from ..data import load_training_set
+from ..lambda_return_config import LambdaReturnGRPOConfig
+from ..lambda_return_trainer import LambdaReturnGRPOTrainer
+from ..model_card import RECIPE_FILE
+from ..models import resolve_model_name
+from ..rewards import load_reward_function
+from ..trainer import LambdaGRPOTrainer
+from ..training_log import MetricsJSONLCallback, ProgressLineCallback
+
+
+TRAINERS = {"lambda_grpo": "λ-GRPO (LambdaGRPOTrainer)", "grpo_lambda": "GRPO-λ (LambdaReturnGRPOTrainer)"}
+
+
+@dataclass
+class TrainScriptArguments:
+    trainer: str = field(
+        default="lambda_grpo",
+        metadata={
+            "help": "'lambda_grpo': λ-GRPO's learnable token preference (and the GRPO/DAPO baselines); 'grpo_lambda': "
+            "GRPO-λ's eligibility traces (arXiv 2510.00194), which adds the trace_* fields.",
+            "choices": list(TRAINERS),
+        },
+    )
+    dataset_name: str = field(
+        default="simplerl_zoo_hard",
+        metadata={
+            "help": "Training set: 'simplerl_zoo_hard' (the paper's MATH level 3-5), 'gsm8k', 'math' or 'arithmetic' "
+            "(generated here, no download).",
+            "choices": ["simplerl_zoo_hard", "gsm8k", "math", "arithmetic"],
+        },
+    )
+    dataset_path: str | None = field(
+        default=None,
+        metadata={"help": "Hub id or local .parquet/.jsonl/.json/.csv file or directory; default: the set's Hub id."},
+    )
+    dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
+    dataset_size: int = field(default=1000, metadata={"help": "Number of problems of the 'arithmetic' set."})
+    dataset_seed: int = field(default=0, metadata={"help": "Seed of the 'arithmetic' set."})
+    max_operand: int = field(default=20, metadata={"help": "Largest operand of the 'arithmetic' set."})
+    instruction_braces: str = field(
+        default="double",
+        metadata={
+            "help": "'double': the paper's training prompt, '\\boxed{{}}' as SimpleRL-Zoo's parquet has it; 'single': "
+            "'\\boxed{}', the evaluation prompt (easier for very small models).",
+            "choices": ["double", "single"],
+        },
+    )
+    one_shot: bool = field(
+        default=False,
+        metadata={"help": "Precede each 'arithmetic' question by one worked example turn (for very small models)."},
+    )
+    max_question_chars: int | None = field(
+        default=None,
+        metadata={
+            "help": "Drop SimpleRL-Zoo questions longer than this many characters (the SimpleRL fork used 1024)."
+        },
+    )
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["boxed_math_reward"],
+        metadata={"help": "Reward functions: names in lambda_trl.rewards or dotted import paths ('pkg.module.func')."},
+    )
+    eval_benchmarks: str | None = field(
+        default=None,
+        metadata={"help": "Benchmarks to evaluate during training ('all' or 'gsm8k,math500'); none by default."},
+    )
+    eval_data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Offline copy of the benchmark files (<benchmark>/test.jsonl); default: download once into the "
+            "cache."
+        },
+    )
+    eval_allow_unverified: bool = field(
+        default=False,
+        metadata={"help": "Evaluate on an --eval_data_dir copy whose SHA-256 differs from the published."},
+    )
+    eval_every_steps: int = field(default=40, metadata={"help": "Evaluate at step 0 and every this many steps."})
+    eval_limit: int = field(default=32, metadata={"help": "Problems per benchmark in the during-training evaluation."})
+    eval_max_new_tokens: int = field(
+        default=512, metadata={"help": "Answer length in the during-training evaluation."}
+    )
+    metrics_file: str | None = field(
+        default="metrics.jsonl",
+        metadata={"help": "JSONL file of every log record, relative to output_dir; empty to disable."},
+    )
+    plot: bool = field(default=False, metadata={"help": "Write training_curves.png (reward, λ, length) at the end."})
+
+
+# ---- the command line: recipe → TrlParser -----------------------------------------------------------------------
+
+
+def make_parser(trainer: str = "lambda_grpo"):
+    """The `TrlParser` of the script arguments, the config class of `trainer` and TRL's `ModelConfig`."""
+    config_class = LambdaReturnGRPOConfig if trainer == "grpo_lambda" else LambdaGRPOConfig
+    return TrlParser((TrainScriptArguments, config_class, ModelConfig), prog="lambda-trl train")
+
+
+def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOConfig, ModelConfig, str | None]:
+    """
+    (script arguments, training config, model config, recipe text) of a `lambda-trl train` command line.
+
+    The `--config` recipe is read once; its `trainer` (or `--trainer`) decides the config class, its `env` mapping
+    is exported as TRL's parser does, and its other keys become the defaults that command-line flags override. The
+    recipe text is None without `--config`.
+    """
+    found = argparse.ArgumentParser(prog="lambda-trl train", add_help=False, allow_abbrev=False)
+    found.add_argument("--config")
+    found.add_argument("--trainer")
+    given, rest = found.parse_known_args(argv)
+    text, values = _read_recipe(given.config) if given.config else (None, {})
+    values["trainer"] = given.trainer or values.get("trainer", "lambda_grpo")
+    if values["trainer"] not in TRAINERS:
+        raise ValueError(f"trainer must be one of {list(TRAINERS)}, got {values['trainer']!r}.")
+    for key, value in values.pop("env", {}).items():
+        os.environ[key] = str(value)
+
+    parser = make_parser(values["trainer"])
+    known = {f.name for dataclass_type in parser.dataclass_types for f in fields(dataclass_type) if f.init}
+    unknown = [key for key in values if key not in known]
+    if unknown:
+        raise ValueError(
+            f"Unknown recipe key(s) {unknown} in {given.config}: check the spelling or remove them "
+            "(`lambda-trl train --help` lists every field)."
+        )
+    parser.set_defaults_with_config(**values)
+    return (*parser.parse_args_into_dataclasses(args=rest), text)
+
+
+def _read_recipe(path: str) -> tuple[str, dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    values = yaml.safe_load(text)
+    if not isinstance(values, dict):
+        raise ValueError(f"Config file {path} must contain a YAML mapping.")
+    if not isinstance(values.get("env", {}), dict):
+        raise ValueError("`env` field should be a dict in the YAML file.")
+    return text, values
+
+
+def run(argv: list[str]) -> int:
+    """`lambda-trl train ARGS`."""
+    script_args, training_args, model_args, recipe_text = parse_arguments(argv)
+    main(script_args, training_args, model_args, recipe_text)
+    return 0
+
+
+# ---- training ---------------------------------------------------------------------------------------------------
+
+
+def main(script_args, training_args, model_args, recipe_text: str | None = None):
+    """Trains, then saves the model with its model card (and the recipe, when given); returns the trainer."""
+    model_name = set_model_init_kwargs(training_args, model_args)
+    dataset = training_set(script_args)
+    trainer = build_trainer(model_name, dataset, script_args, training_args, model_args)
+    trainer.recipe_text = recipe_text
+    add_callbacks(trainer, script_args)
+    if recipe_text is not None and trainer.accelerator.is_main_process:
+        save_recipe(recipe_text, training_args.output_dir)
+    trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args))
+    save_outputs(trainer, script_args, training_args)
+    trainer.end()
+    _finish_wandb_run(training_args)
+    return trainer
+
+
+def set_model_init_kwargs(training_args, model_args) -> str:
+    """Passes `ModelConfig`'s loading options to the trainer through `model_init_kwargs`; returns the model to load."""
+    if model_args.model_name_or_path is None:
+        raise ValueError("Set `model_name_or_path` (a Hub id, a local path or 'embedded:SmolLM2-135M-Instruct').")
+    training_args.model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+    return resolve_model_name(model_args.model_name_or_path)
+
+
+def training_set(script_args):
+    """The training set the script arguments name (`lambda_trl.data.load_training_set`)."""
+    try:
+        return load_training_set(
+            script_args.dataset_name,
+            path=script_args.dataset_path,
+            split=script_args.dataset_split,
+            instruction_braces=script_args.instruction_braces,
+            max_question_chars=script_args.max_question_chars,
+            size=script_args.dataset_size,
+            seed=script_args.dataset_seed,
+            max_operand=script_args.max_operand,
+            one_shot=script_args.one_shot,
+        )
+    except OSError as error:
+        source = script_args.dataset_path or script_args.dataset_name
+        raise OSError(
+            f"Could not load the training set {source!r} (dataset_name / dataset_path): {error}. Offline? Point "
+            "dataset_path at a local copy."
+        ) from error
+
+
+def build_trainer(model_name: str, dataset, script_args, training_args, model_args):
+    trainer_class = LambdaReturnGRPOTrainer if script_args.trainer == "grpo_lambda" else LambdaGRPOTrainer
+    callbacks = []
+    if script_args.metrics_file:
+        callbacks.append(MetricsJSONLCallback(os.path.join(training_args.output_dir, script_args.metrics_file)))
+    try:
+        return trainer_class(
+            model=model_name,
+            reward_funcs=[load_reward_function(name) for name in script_args.reward_funcs],
+            args=training_args,
+            train_dataset=dataset,
+            peft_config=get_peft_config(model_args),
+            quantization_config=get_quantization_config(model_args),
+            callbacks=callbacks,
+        )
+    except OSError as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise OSError(
+            f"Could not load model_name_or_path={model_args.model_name_or_path!r}: {first_line} Offline? Use a local "
+            "path, or run once with network access and then HF_HUB_OFFLINE=1 reads the cache."
+        ) from error
+
+
+def add_callbacks(trainer, script_args):
+    """The one-line-per-step progress in place of transformers' printing, and the in-training benchmark evaluation."""
+    # Our one line per step replaces transformers' printing of the whole metrics dict (bar or no bar).
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(ProgressLineCallback())
+    if script_args.eval_benchmarks:
+        from ..eval.in_training import BenchmarkEvalCallback
+
+        trainer.add_callback(
+            BenchmarkEvalCallback(
+                trainer,
+                script_args.eval_benchmarks,
+                script_args.eval_data_dir,
+                script_args.eval_every_steps,
+                script_args.eval_limit,
+                script_args.eval_max_new_tokens,
+                script_args.eval_allow_unverified,
+            )
+        )
+
+
+def save_recipe(recipe_text: str, output_dir: str):
+    """The recipe beside the model, as `recipe.yaml` (pushed to the Hub with it)."""
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, RECIPE_FILE), "w", encoding="utf-8", newline="") as f:
+        f.write(recipe_text)
+
+
+def checkpoint_to_resume(training_args) -> str | bool | None:
+    """`resume_from_checkpoint`, with 'true' / 'last' meaning the last checkpoint in output_dir."""
+    resume = training_args.resume_from_checkpoint
+    if resume in ("true", "True", "last"):
+        resume = get_last_checkpoint(training_args.output_dir)
+        if resume is None:
+            raise FileNotFoundError(f"resume_from_checkpoint=true, but {training_args.output_dir} has no checkpoint.")
+    return resume
+
+
+def save_outputs(trainer, script_args, training_args):
+    """The model, tokenizer and model card; the training curves when asked for; the Hub push when asked for."""
+    output_dir = training_args.output_dir
+    dataset_name = script_args.dataset_path or script_args.dataset_name
+    trainer.save_model(output_dir)
+    trainer.create_model_card(dataset_name=dataset_name)
+    trainer.accelerator.print(f"Model, tokenizer and model card saved to {output_dir}")
+    if script_args.metrics_file:
+        trainer.accelerator.print(f"Metrics: {os.path.join(output_dir, script_args.metrics_file)}")
+    if script_args.plot and script_args.metrics_file and trainer.accelerator.is_main_process:
+        from ..plots import plot_training_curves
+
+        png = plot_training_curves(
+            os.path.join(output_dir, script_args.metrics_file),
+            os.path.join(output_dir, "training_curves.png"),
+            title=f"{TRAINERS[script_args.trainer].split(' ')[0]} on {script_args.dataset_name}",
+        )
+        trainer.accelerator.print(f"Training curves: {png}")
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=dataset_name)
+        trainer.accelerator.print(f"Pushed to the Hub: {trainer.hub_model_id}")
+
+
+def _finish_wandb_run(training_args):
+    if "wandb" in (training_args.report_to or []):
+        import wandb
+
+        if wandb.run is not None:  # transformers' callback leaves the run open; flush and close it here
+            wandb.finish()
