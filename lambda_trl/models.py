@@ -45,6 +45,10 @@ def embedded_model_path() -> Path:
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=_GGUF_FILE)
     dequantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=_GGUF_FILE, dtype=torch.float32)
     config = dequantized.config
+    # Some transformers versions (5.17) read the GGUF's padding token into the config but not into the tokenizer; the
+    # trainer and the evaluation pad with the tokenizer's, so the cache must not depend on which version wrote it.
+    if tokenizer.pad_token is None and config.pad_token_id is not None:
+        tokenizer.pad_token = tokenizer.convert_ids_to_tokens(config.pad_token_id)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
