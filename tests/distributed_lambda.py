@@ -4,6 +4,7 @@ recipes/accelerate/<engine>.yaml` (DDP, DeepSpeed ZeRO-2/3, FSDP2):
 
     distributed_lambda.py OUTPUT_DIR --name NAME [--trainer grpo_lambda] [--gradient-accumulation-steps 2]
         [--max-steps 4] [--save-steps 2] [--resume-from CHECKPOINT] [--peft] [--eval-benchmarks gsm8k ...]
+        [--data-dir DIR] [--standin-benchmarks]
 
 With `grpo_lambda` the run is GRPO-λ's traces combined with λ-GRPO's learnable λ, with two iterations per
 generation so the traced log-ratios inside the clip (old log-probs) are exercised too.
@@ -53,6 +54,11 @@ def main():
     )
     parser.add_argument("--eval-benchmarks", default=None, help="in-training benchmark evaluation at every step")
     parser.add_argument("--data-dir", default=None, help="benchmark files for --eval-benchmarks")
+    parser.add_argument(
+        "--standin-benchmarks",
+        action="store_true",
+        help="verify --data-dir against the test stand-ins (tests/data/benchmarks) instead of the published files",
+    )
     options = parser.parse_args()
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -80,6 +86,11 @@ def main():
 
         peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     trainer = scripted_trainer(trainer_class, args, peft_config=peft_config)
+    if options.standin_benchmarks:
+        import pytest
+        from benchmark_standins import pin_standins
+
+        pin_standins(pytest.MonkeyPatch())  # for the whole process
     if options.eval_benchmarks:
         from lambda_trl.eval.callback import BenchmarkEvalCallback
 
