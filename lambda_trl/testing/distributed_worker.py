@@ -5,7 +5,8 @@ DeepSpeed ZeRO-2/3, FSDP2):
 
     python -m lambda_trl.testing.distributed_worker OUTPUT_DIR --name NAME [--trainer grpo_lambda]
         [--gradient-accumulation-steps 2] [--max-steps 4] [--save-steps 2] [--resume-from CHECKPOINT] [--peft]
-        [--eval-benchmarks gsm8k ...]
+        [--eval-benchmarks gsm8k ...] [--data-dir DIR
+        [--allow-unverified]]
 
 With `grpo_lambda` the run is GRPO-λ's traces combined with λ-GRPO's learnable λ, with two iterations per
 generation so the traced log-ratios inside the clip (old log-probs) are exercised too.
@@ -55,6 +56,9 @@ def main():
     )
     parser.add_argument("--eval-benchmarks", default=None, help="in-training benchmark evaluation at every step")
     parser.add_argument("--data-dir", default=None, help="benchmark files for --eval-benchmarks")
+    parser.add_argument(
+        "--allow-unverified", action="store_true", help="accept a --data-dir copy whose SHA-256 differs (stand-ins)"
+    )
     options = parser.parse_args()
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -87,7 +91,13 @@ def main():
 
         trainer.add_callback(
             BenchmarkEvalCallback(
-                trainer, options.eval_benchmarks, options.data_dir, every_steps=1, limit=3, max_new_tokens=8
+                trainer,
+                options.eval_benchmarks,
+                options.data_dir,
+                every_steps=1,
+                limit=3,
+                max_new_tokens=8,
+                allow_unverified=options.allow_unverified,
             )
         )
     # After the trainer has built the model (LoRA adapters included) and before any engine wraps it.
