@@ -16,7 +16,7 @@ import os
 import random
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
 from ..answers import last_boxed_answer
 from ..data import gsm8k_answer
@@ -41,8 +41,8 @@ def college_math_subsample_indices() -> list[int]:
 
 @cache
 def _shipped_college_math_indices() -> tuple[int, ...]:
-    with open(Path(__file__).with_name("college_math_subsample.json")) as f:
-        return tuple(json.load(f))
+    # Read as a package resource: the installed package may be a zip or lack a __file__-relative layout.
+    return tuple(json.loads(resources.files(__package__).joinpath("college_math_subsample.json").read_text()))
 
 
 def _strip_dollars(text) -> str:
