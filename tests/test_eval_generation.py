@@ -5,6 +5,7 @@ import json
 from helpers import write_recipe
 
 from lambda_trl.cli import main
+from lambda_trl.eval.generation import TransformersBackend, checkpoint_dtype
 from lambda_trl.eval.harness import results_table
 
 
@@ -35,7 +36,10 @@ def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir, benchmarks_
     assert [r["idx"] for r in gsm8k] == [0, 1, 2] and all(len(r["completions"]) == 1 for r in gsm8k)  # greedy
     assert all(len(r["completions"]) == 2 for r in amc23)  # sampled, --samples 2 instead of 32
     assert gsm8k[0]["prompt"][-1]["content"].endswith("within \\boxed{}.")
-    results = json.loads((output / "results.json").read_text())["results"]
+    run = json.loads((output / "results.json").read_text())
+    assert run["backend"] == "transformers" and run["dtype"] == "float32"  # the tiny checkpoint's own dtype
+    assert set(run["versions"]) == {"torch", "transformers", "trl", "lambda-trl"}
+    results = run["results"]
     assert set(results) == {"gsm8k", "amc23"} and results["gsm8k"]["n"] == 3 and results["amc23"]["metric"] == "avg@32"
     scored = [json.loads(line) for line in (output / "gsm8k.scored.jsonl").read_text().splitlines()]
     assert {"idx", "gold", "extracted", "correct", "score"} <= set(scored[0])
@@ -46,6 +50,14 @@ def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir, benchmarks_
     assert main(arguments + ["--limit", "4"]) == 0
     after = (output / "gsm8k.predictions.jsonl").read_text().splitlines()
     assert "\n".join(after[:3]) + "\n" == before and len(after) == 4
+
+
+def test_transformers_backend_loads_the_checkpoint_dtype_unless_told(tiny_model_dir):  # noqa: F811
+    import torch
+
+    assert checkpoint_dtype(str(tiny_model_dir)) == "float32"
+    assert TransformersBackend(str(tiny_model_dir)).model.dtype == torch.float32
+    assert TransformersBackend(str(tiny_model_dir), dtype="bfloat16").model.dtype == torch.bfloat16
 
 
 def test_results_table_layout():

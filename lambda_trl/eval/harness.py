@@ -4,7 +4,7 @@ import json
 import os
 
 from .benchmarks import resolve_benchmarks
-from .generation import SamplingSettings, TransformersBackend, VLLMBackend, generate_predictions
+from .generation import SamplingSettings, TransformersBackend, VLLMBackend, checkpoint_dtype, generate_predictions
 from .scoring import score_rows, summarize
 
 
@@ -20,6 +20,22 @@ def results_table(results_by_model: dict[str, dict[str, dict]], benchmarks: list
     return "\n".join(lines) + "\n"
 
 
+def library_versions(backend: str) -> dict[str, str]:
+    """The versions that produced the answers, for `results.json`."""
+    import torch
+    import transformers
+    import trl
+
+    import lambda_trl
+
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__}
+    if backend == "vllm":
+        import vllm
+
+        versions["vllm"] = vllm.__version__
+    return {**versions, "lambda-trl": lambda_trl.__version__}
+
+
 def evaluate(
     model: str,
     benchmarks: str = "all",
@@ -31,6 +47,8 @@ def evaluate(
     settings: SamplingSettings | None = None,
     model_label: str | None = None,
     allow_unverified: bool = False,
+    dtype: str | None = None,
+    gpu_memory_utilization: float = 0.9,
 ) -> dict[str, dict]:
     from tqdm.auto import tqdm
 
@@ -41,7 +59,11 @@ def evaluate(
     # Every benchmark file is fetched and verified before the model loads, so a missing file fails in seconds.
     all_rows = {benchmark.name: benchmark.load_rows(data_dir, allow_unverified)[:limit] for benchmark in selected}
     resolved = resolve_model_name(model)
-    runner = VLLMBackend(resolved) if backend == "vllm" else TransformersBackend(resolved, batch_size=batch_size)
+    dtype = dtype or checkpoint_dtype(resolved)
+    if backend == "vllm":
+        runner = VLLMBackend(resolved, gpu_memory_utilization=gpu_memory_utilization, dtype=dtype)
+    else:
+        runner = TransformersBackend(resolved, batch_size=batch_size, dtype=dtype)
     os.makedirs(output_dir, exist_ok=True)
     results = {}
     for benchmark in selected:
@@ -58,7 +80,8 @@ def evaluate(
         results[benchmark.name] = {**summarize(benchmark, scored), "limit": limit}
         print(f"{benchmark.name}: {results[benchmark.name]['accuracy']:.1f} ({benchmark.metric}, n={len(rows)})")
     with open(os.path.join(output_dir, "results.json"), "w") as f:
-        json.dump({"model": model, "settings": vars(settings), "results": results}, f, indent=2)
+        run = {"model": model, "backend": backend, "dtype": dtype, "versions": library_versions(backend)}
+        json.dump({**run, "settings": vars(settings), "results": results}, f, indent=2)
     table = results_table({model_label or model: results}, [b.name for b in selected])
     with open(os.path.join(output_dir, "results.md"), "w") as f:
         f.write(table)
