@@ -1,12 +1,13 @@
 """The GPU kit's worker processes (`scripts/gpu_check.py` starts one per run, so GPU memory and accelerate's state
 start clean each time). Each prints one JSON line last:
 
-    python -m lambda_trl.testing.gpu_worker train RECIPE MODEL OUTPUT_DIR --steps 20 --generations 8 --prompts 4 \\
+    python -m lambda_trl.testing.gpu_worker train RECIPE MODEL OUTPUT_DIR --steps 12 --generations 8 --prompts 4 \\
         --completion 128 [--method lambda|dapo] [--reward short_answer_reward] [--cpu]
     python -m lambda_trl.testing.gpu_worker traces MODEL --lengths 2048,8192 --batch 8 [--cpu]
 
 `train` is `lambda-trl train` on RECIPE (the kit passes the CPU demo recipe: generated arithmetic) with the kit's
-sizes, in bf16 with transformers generation unless `--cpu`. `traces` times GRPO-λ's trace column sums beside the
+sizes, in bf16 with transformers generation unless `--cpu`; its steps land in OUTPUT_DIR/metrics.jsonl as they
+happen (the kit reads its curves there, also from a run it stopped early). `traces` times GRPO-λ's trace column sums beside the
 forward + backward of the same micro-batch.
 """
 
@@ -44,16 +45,9 @@ def train(options) -> dict:
         torch.cuda.reset_peak_memory_stats()
     started = time.time()
     trainer = train_command(script_args, training_args, model_args)
-    logs = [e for e in trainer.state.log_history if "reward" in e]
     return {
-        "steps": len(logs),
-        "seconds": time.time() - started,
-        "loss": [e.get("loss", float("nan")) for e in logs],
-        "reward": [e["reward"] for e in logs],
-        "lambda": [e.get("lambda/value") for e in logs],
-        "lambda_grad": [e.get("lambda/grad") for e in logs],
+        "training_seconds": time.time() - started,
         "lambda_dtype": str(trainer.token_preference_lambda.dtype),
-        "step_time": [e.get("step_time") for e in logs],
         "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
     }
 
@@ -109,7 +103,9 @@ def traces(options) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    training = commands.add_parser("train", help="λ-GRPO (or DAPO) on generated arithmetic; prints a summary")
+    training = commands.add_parser(
+        "train", help="λ-GRPO (or DAPO) on the recipe; prints λ's dtype and the peak memory"
+    )
     training.add_argument("recipe", help="the recipe the overrides apply to (the kit's: the CPU demo recipe)")
     training.add_argument("model")
     training.add_argument("output_dir")
