@@ -60,8 +60,19 @@ def write_lambda_state(
         "optimizer_state": optimizer_state,
     }
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, LAMBDA_STATE_NAME), "w") as f:
-        json.dump(state, f, indent=2)
+    # Atomically: a kill in the middle of the write leaves the previous file (or none), never half of one.
+    path = os.path.join(directory, LAMBDA_STATE_NAME)
+    temporary = f"{path}.{os.getpid()}.tmp"  # in the same folder, so that os.replace is a rename
+    try:
+        with open(temporary, "w") as f:
+            json.dump(state, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def read_lambda_state(directory: str) -> dict | None:

@@ -8,13 +8,14 @@ of TRL's `ModelConfig` can be set in the recipe or overridden on the command lin
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass, field, fields
 
 import yaml
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
-from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
+from ..checkpoints import ResumeNeeds, missing_for_resume, newest_complete_checkpoint
 from ..config import LambdaGRPOConfig
 from ..data import load_training_set
 from ..lambda_return_config import LambdaReturnGRPOConfig
@@ -102,6 +103,13 @@ class TrainScriptArguments:
         metadata={"help": "JSONL file of every log record, relative to output_dir; empty to disable."},
     )
     plot: bool = field(default=False, metadata={"help": "Write training_curves.png (reward, λ, length) at the end."})
+    auto_resume: bool = field(
+        default=True,
+        metadata={
+            "help": "When resume_from_checkpoint is unset and output_dir holds a complete checkpoint, resume from the "
+            "newest one (what a requeued SLURM job needs); false starts afresh."
+        },
+    )
 
 
 # ---- the command line: recipe → TrlParser -----------------------------------------------------------------------
@@ -167,6 +175,8 @@ def run(argv: list[str]) -> int:
 
 def main(script_args, training_args, model_args, recipe_text: str | None = None):
     """Trains, then saves the model with its model card (and the recipe, when given); returns the trainer."""
+    # First, so that a bad checkpoint fails before anything is loaded or written to output_dir.
+    checkpoint = checkpoint_to_resume(script_args, training_args, model_args)
     model_name = set_model_init_kwargs(training_args, model_args)
     dataset = training_set(script_args)
     trainer = build_trainer(model_name, dataset, script_args, training_args, model_args)
@@ -174,7 +184,7 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
     add_callbacks(trainer, script_args)
     if recipe_text is not None and trainer.accelerator.is_main_process:
         save_recipe(recipe_text, training_args.output_dir)
-    trainer.train(resume_from_checkpoint=checkpoint_to_resume(training_args))
+    trainer.train(resume_from_checkpoint=checkpoint)
     save_outputs(trainer, script_args, training_args)
     trainer.end()
     _finish_wandb_run(training_args)
@@ -269,14 +279,57 @@ def save_recipe(recipe_text: str, output_dir: str):
         f.write(recipe_text)
 
 
-def checkpoint_to_resume(training_args) -> str | bool | None:
-    """`resume_from_checkpoint`, with 'true' / 'last' meaning the last checkpoint in output_dir."""
+def checkpoint_to_resume(script_args, training_args, model_args) -> str | None:
+    """
+    The checkpoint to resume from: `resume_from_checkpoint` when it is a path, which must be a complete checkpoint
+    (`lambda_trl.checkpoints`); with 'true' / 'last', or unset under `auto_resume`, the newest complete checkpoint-N
+    in output_dir. Newer incomplete ones (a run killed while saving them) are reported, one line each, and never
+    loaded. Fails with one line before the run writes anything.
+    """
+    needs = ResumeNeeds.of_run(training_args, model_args.use_peft)
     resume = training_args.resume_from_checkpoint
-    if resume in ("true", "True", "last"):
-        resume = get_last_checkpoint(training_args.output_dir)
+    main_process = training_args.process_index == 0
+    if resume is not None and resume not in ("true", "True", "last"):
+        if not os.path.isdir(resume):
+            raise FileNotFoundError(
+                f"resume_from_checkpoint={resume!r} does not exist: give a checkpoint-N folder of an earlier run, "
+                "'true' for the newest complete one in output_dir, or leave it unset to start afresh."
+            )
+        missing = missing_for_resume(resume, needs)
+        if missing:
+            raise ValueError(
+                f"resume_from_checkpoint={resume!r} is incomplete, it lacks {', '.join(missing)} (a run killed while "
+                "saving it?): resume from an earlier checkpoint-N, or 'true' for the newest complete one in output_dir."
+            )
+        if main_process:
+            print(f"Resuming from {resume} (resume_from_checkpoint).", flush=True)
+        return resume
+    if resume is None and not script_args.auto_resume:
+        return None
+    output_dir = training_args.output_dir
+    checkpoint, skipped = newest_complete_checkpoint(output_dir, needs)
+    if main_process:
+        for path, missing in skipped:
+            print(
+                f"lambda-trl: warning: skipping the incomplete checkpoint {path}: it lacks {', '.join(missing)} "
+                "(a run killed while saving it?).",
+                file=sys.stderr,
+                flush=True,
+            )
+    if checkpoint is None:
         if resume is None:
-            raise FileNotFoundError(f"resume_from_checkpoint=true, but {training_args.output_dir} has no checkpoint.")
-    return resume
+            if skipped and main_process:
+                print(f"No complete checkpoint in {output_dir}: starting afresh.", flush=True)
+            return None
+        incomplete = f" (incomplete: {', '.join(path for path, _ in skipped)})" if skipped else ""
+        raise FileNotFoundError(
+            f"resume_from_checkpoint={resume}, but output_dir {output_dir} holds no complete checkpoint{incomplete}: "
+            "leave resume_from_checkpoint unset to start afresh, or point output_dir at the run to resume."
+        )
+    if main_process:
+        why = "resume_from_checkpoint=true" if resume is not None else "auto_resume; --auto_resume false starts afresh"
+        print(f"Resuming from {checkpoint}, the newest complete checkpoint in {output_dir} ({why}).", flush=True)
+    return checkpoint
 
 
 def save_outputs(trainer, script_args, training_args):
