@@ -286,6 +286,14 @@ class LambdaGRPOTrainer(GRPOTrainer):
         finally:
             self.optimizer = optimizer
 
+    def _run_epoch(self, *args, **kwargs):
+        # transformers 5.24 checks max_steps only after a step, so resuming a finished run (a requeued job whose
+        # newest checkpoint is the last step) would train one step past it and save a checkpoint-(max_steps + 1).
+        if 0 < self.state.max_steps <= self.state.global_step:
+            self.control.should_training_stop = True
+            return
+        super()._run_epoch(*args, **kwargs)
+
     def _save_optimizer_and_scheduler(self, output_dir):
         with self._model_optimizer_only():
             super()._save_optimizer_and_scheduler(output_dir)

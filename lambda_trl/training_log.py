@@ -20,6 +20,24 @@ class MetricsJSONLCallback(TrainerCallback):
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             if not state.global_step:  # a fresh run starts a fresh file; a resumed one appends
                 open(self.path, "w").close()
+            elif os.path.isfile(self.path):
+                self._drop_records_after(state.global_step)
+
+    def _drop_records_after(self, step: int):
+        """A run resumed from the checkpoint of `step` recomputes the steps after it: their records from the
+        interrupted run go, so that each step is in the file once (and so does a last line cut short by a kill)."""
+        kept = []
+        with open(self.path) as f:
+            for line in f:
+                try:
+                    if json.loads(line)["step"] <= step:
+                        kept.append(line)
+                except ValueError:
+                    continue
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        with open(temporary, "w") as f:
+            f.writelines(kept)
+        os.replace(temporary, self.path)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
