@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import os
+import socket
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,6 +41,13 @@ def serve_directory(directory):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for `accelerate launch --main_process_port`)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 # ---- recipes ------------------------------------------------------------------------------------------------------

@@ -9,13 +9,12 @@ multi-CPU data parallel), so its check is part of the GPU kit.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import write_recipe
+from helpers import free_port, write_recipe
 
 
 HERE = Path(__file__).resolve().parent
@@ -31,12 +30,6 @@ def compared_parameters(result) -> list[str]:
     # A key bias adds q·b to every score of a query and softmax ignores shifts, so its gradient is zero in exact
     # arithmetic and AdamW turns the rounding noise into full-size steps: nothing to compare.
     return [name for name in result["trained_parameters"] if not name.endswith("k_proj.bias")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(command, timeout=300):
