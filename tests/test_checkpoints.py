@@ -313,7 +313,7 @@ def test_a_run_killed_five_times_ends_as_an_uninterrupted_run(tmp_path, tiny_mod
         save_strategy="steps",
         save_steps=1,
         per_device_train_batch_size=4,  # 2 processes: one global batch of 2 groups of 4
-        reward_funcs=["lambda_trl.testing.tiny_runs.count_a_reward"],
+        reward_funcs=["lambda_trl.testing.tiny_runs.short_answer_reward"],  # varies within groups: λ moves
         lambda_optimizer="adamw",
         plot=False,
     )

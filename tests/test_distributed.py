@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from helpers import free_port, write_recipe
 
+from lambda_trl.checkpoints import ResumeNeeds, missing_for_resume
+
 
 HERE = Path(__file__).resolve().parent
 ACCELERATE_CONFIGS = HERE.parent / "recipes" / "accelerate"
@@ -105,6 +107,17 @@ def test_zero2_with_save_and_resume(tmp_path, one_process):
         assert resumed[0][key] == straight[0][key], key
     for name in compared_parameters(straight[0]):
         assert resumed[0]["update"][name] == pytest.approx(straight[0]["update"][name], abs=UPDATE_TOLERANCE)
+    # What a complete ZeRO-2 checkpoint of 2 processes holds (lambda_trl.checkpoints), on the real one.
+    checkpoint, needs = (
+        tmp_path / "checkpoint-2",
+        ResumeNeeds(processes=2, deepspeed_zero_stage=2, learned_lambda=True),
+    )
+    assert missing_for_resume(str(checkpoint), needs) == []
+    tag = (checkpoint / "latest").read_text().strip()
+    (checkpoint / tag / "zero_pp_rank_1_mp_rank_00_optim_states.pt").unlink()
+    assert missing_for_resume(str(checkpoint), needs) == [f"{tag}/zero_pp_rank_1_mp_rank_00_optim_states.pt"]
+    (checkpoint / "latest").unlink()
+    assert missing_for_resume(str(checkpoint), needs) == ["latest (DeepSpeed's engine checkpoint)"]
 
 
 def test_zero3(tmp_path, one_process):
