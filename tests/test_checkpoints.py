@@ -295,6 +295,17 @@ class Job:
         return self.process.wait(timeout=timeout)
 
 
+@pytest.fixture
+def launched():
+    """The jobs a test launches; any still running at its end (a failed assertion) is killed."""
+    jobs = []
+    yield jobs
+    for job in jobs:
+        if job.process.poll() is None:
+            job.kill()
+            job.wait()
+
+
 def final_state(run: Path):
     state = json.loads((run / lambda_state.LAMBDA_STATE_NAME).read_text())
     lambdas = [
@@ -306,7 +317,7 @@ def final_state(run: Path):
 
 
 @pytest.mark.faults
-def test_a_run_killed_five_times_ends_as_an_uninterrupted_run(tmp_path, tiny_model_dir):
+def test_a_run_killed_five_times_ends_as_an_uninterrupted_run(tmp_path, tiny_model_dir, launched):
     started = time.monotonic()
     recipe_fields = dict(
         max_steps=STEPS,
@@ -324,6 +335,7 @@ def test_a_run_killed_five_times_ends_as_an_uninterrupted_run(tmp_path, tiny_mod
     port = free_port()
 
     reference = Job(launch_command(reference_recipe, port), tmp_path / "uninterrupted.log")
+    launched.append(reference)
     assert reference.wait() == 0, reference.text()[-3000:]
     reference_seconds = time.monotonic() - started
 
@@ -342,11 +354,13 @@ def test_a_run_killed_five_times_ends_as_an_uninterrupted_run(tmp_path, tiny_mod
         log = tmp_path / f"killed-{number}.log"
         if kind == "random":
             job = Job(launch_command(recipe, port), log)
+            launched.append(job)
             job.wait_for_step(target)
             time.sleep(chooser.uniform(0.0, 1.0))
             job.kill()
         else:
             job = Job(launch_command(recipe, port), log, kill_in_save=f"{target}:{kind}")
+        launched.append(job)
         assert job.wait() == -signal.SIGKILL, job.text()[-3000:]
         jobs.append(job)
         newest_after, skipped = newest_complete_checkpoint(str(run), needs)
@@ -360,6 +374,7 @@ def test_a_run_killed_five_times_ends_as_an_uninterrupted_run(tmp_path, tiny_mod
         after_kills.append((newest_after, skipped))
 
     final = Job(launch_command(recipe, port), tmp_path / "killed-final.log")
+    launched.append(final)
     assert final.wait() == 0, final.text()[-3000:]
     jobs.append(final)
 
