@@ -168,6 +168,8 @@ class LambdaGRPOConfig(GRPOConfig):
                 f"{self.num_generations}."
             )
         if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature must be > 0 (TRL divides the logits by it; 1.0 samples), got {self.temperature}.")
+            raise ValueError(
+                f"temperature must be > 0 (TRL divides the logits by it; 1.0 samples), got {self.temperature}."
+            )
         if self.max_completion_length is not None and self.max_completion_length < 1:
             raise ValueError(f"max_completion_length must be >= 1 token, got {self.max_completion_length}.")

@@ -161,7 +161,13 @@ def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOCo
         )
     _check_recipe_values(parser, values, given.config)
     parser.set_defaults_with_config(**values)
-    return (*parser.parse_args_into_dataclasses(args=rest), text)
+    *parsed, unused = parser.parse_args_into_dataclasses(args=rest, return_remaining_strings=True)
+    if unused:
+        raise ValueError(
+            f"Unknown command-line argument(s) {unused}: check the spelling (`lambda-trl train --help` lists every "
+            "field)."
+        )
+    return (*parsed, text)
 
 
 class RecipeFlags(OneLineErrors, argparse.ArgumentParser):
@@ -178,7 +184,9 @@ def _read_recipe(path: str) -> tuple[str, dict]:
     except IsADirectoryError as error:
         raise IsADirectoryError(f"Recipe --config {path} is a directory: pass a .yaml file.") from error
     except UnicodeDecodeError as error:
-        raise ValueError(f"Recipe --config {path} is not UTF-8 text ({error.reason} at byte {error.start}).") from error
+        raise ValueError(
+            f"Recipe --config {path} is not UTF-8 text ({error.reason} at byte {error.start})."
+        ) from error
     try:
         values = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -300,7 +308,7 @@ def training_set(script_args):
     except OSError as error:
         source = script_args.dataset_path or script_args.dataset_name
         raise OSError(
-            f"Could not load the training set {source!r} (dataset_name / dataset_path): {error}. Offline? Point "
+            f"Could not load the training set {source!r} (dataset_name / dataset_path): {str(error).rstrip('.')}. Offline? Point "
             "dataset_path at a local copy."
         ) from error
 
