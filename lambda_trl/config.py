@@ -164,8 +164,8 @@ class LambdaGRPOConfig(GRPOConfig):
             raise ValueError(f"learning_rate must be a finite number >= 0 (e.g. 1e-6), got {self.learning_rate}.")
         if self.num_generations is not None and self.num_generations < 2:
             raise ValueError(
-                f"num_generations must be >= 2: the group-relative advantage compares completions of one prompt; got "
-                f"{self.num_generations}."
+                f"num_generations must be >= 2 (at least 2 generations per prompt: the group-relative advantage "
+                f"compares them); got {self.num_generations}."
             )
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(

@@ -74,8 +74,8 @@ class LambdaReturnGRPOConfig(LambdaGRPOConfig):
             math.isfinite(self.trace_advantage_clamp) and self.trace_advantage_clamp <= 0
         ):
             raise ValueError(
-                f"trace_advantage_clamp must be a finite number <= 0 (default -0.1), or None to disable the clamp; "
-                f"got {self.trace_advantage_clamp}."
+                f"trace_advantage_clamp must be <= 0 and finite (default -0.1), or None to disable the clamp; got "
+                f"{self.trace_advantage_clamp}."
             )
         if self.token_preference == "none" and self.loss_type not in TRACE_LOSS_TYPES:
             raise ValueError(

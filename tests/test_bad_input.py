@@ -105,6 +105,7 @@ def table(make_folder):
     return build
 
 
+GOOD_RESULTS = json.dumps({"model": "m", "results": {"gsm8k": {"accuracy": 50.0}}})
 PREDICTION = '{"idx": 0, "completions": ["\\\\boxed{18}"]}\n'
 FILE = r"/\S+"  # an absolute path in the message
 
@@ -319,6 +320,11 @@ CASES = [
         ["results.json", "`results`"],
         id="table-results-without-scores",
     ),
+    pytest.param(
+        with_flags(table(lambda folder: (folder / "results.json").write_text(GOOD_RESULTS)), "--labels", "a,b"),
+        ["--labels", "2 label", "1 folder"],
+        id="table-labels-count",
+    ),
 ]
 
 
@@ -400,3 +406,9 @@ def test_valid_predictions_still_score(tmp_path, pinned_standins, capsys):
     )
     result = json.loads(capsys.readouterr().out)
     assert result["n_predicted"] == 1 and result["accuracy"] > 0
+
+
+def test_valid_results_still_tabulate(tmp_path, capsys):
+    (tmp_path / "results.json").write_text(GOOD_RESULTS)
+    assert main(["eval", "table", str(tmp_path), "--labels", "ours"]) == 0
+    assert "| ours | 50.0 | 50.0 |" in capsys.readouterr().out
