@@ -90,6 +90,7 @@ class LambdaGRPOConfig(GRPOConfig):
     )
 
     def __post_init__(self):
+        self._check_training_ranges()
         if self.token_preference_normalizer not in NORMALIZERS:
             raise ValueError(
                 f"token_preference_normalizer={self.token_preference_normalizer!r} is not supported; choose 'batch' "
@@ -147,3 +148,28 @@ class LambdaGRPOConfig(GRPOConfig):
                 "smaller reducer to keep every h positive.",
                 stacklevel=2,
             )
+
+    def _check_training_ranges(self):
+        """
+        Inherited fields whose out-of-range values transformers and TRL accept and then train wrongly or fail on deep
+        in the first step: negative max_steps silently trains num_train_epochs, temperature 0 divides the logits by
+        zero, an empty completion has no length to weigh.
+        """
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(
+                f"max_steps must be a positive number of optimizer steps, or -1 (the default) to train "
+                f"num_train_epochs; got {self.max_steps}."
+            )
+        if not (math.isfinite(self.learning_rate) and self.learning_rate >= 0):
+            raise ValueError(f"learning_rate must be a finite number >= 0 (e.g. 1e-6), got {self.learning_rate}.")
+        if self.num_generations is not None and self.num_generations < 2:
+            raise ValueError(
+                f"num_generations must be >= 2 (at least 2 generations per prompt: the group-relative advantage "
+                f"compares them); got {self.num_generations}."
+            )
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(
+                f"temperature must be > 0 (TRL divides the logits by it; 1.0 samples), got {self.temperature}."
+            )
+        if self.max_completion_length is not None and self.max_completion_length < 1:
+            raise ValueError(f"max_completion_length must be >= 1 token, got {self.max_completion_length}.")

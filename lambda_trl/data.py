@@ -9,10 +9,14 @@ was never applied; see shared/specs/math-rl-setup.md §1.2). `instruction_braces
 With a Qwen2.5 tokenizer, TRL's chat template turns these turns into exactly the qwen-boxed string.
 """
 
+import contextlib
+import json
 import os
 import random
 
+import datasets
 from datasets import Dataset, concatenate_datasets, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
 
 SIMPLERL_ZOO_HUB_ID = "hkust-nlp/SimpleRL-Zoo-Data"
@@ -78,10 +82,71 @@ def _load(source: str, split: str = "train", config: str | None = None, hub_file
         builder = {"jsonl": "json", "json": "json", "parquet": "parquet", "csv": "csv"}.get(extension)
         if builder is None:
             raise ValueError(f"Cannot read {source}: expected a .parquet, .jsonl, .json or .csv file.")
-        return load_dataset(builder, data_files=source, split="train")
+        _check_local_file(source, extension)
+        with _quiet_datasets():
+            try:
+                return load_dataset(builder, data_files=source, split="train")
+            except DatasetGenerationError as error:
+                cause = str(error.__cause__ or error).splitlines()[0]
+                raise ValueError(
+                    f"Cannot read {source} as {extension}: {cause}. Fix or re-export the file."
+                ) from error
     if hub_files is not None:
         return load_dataset(source, data_files={split: hub_files}, split=split)
     return load_dataset(source, config, split=split)
+
+
+def _check_local_file(path: str, extension: str):
+    """
+    A local data file that `datasets` would fail on with a generic error (or, empty, with a StopIteration): empty,
+    not parquet, not UTF-8 text, a JSON line that does not parse — named here with the file and line.
+    """
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path} is empty: the training set needs rows with a question and a ground-truth answer.")
+    if extension == "parquet":
+        import pyarrow.parquet
+
+        try:
+            rows = pyarrow.parquet.ParquetFile(path).metadata.num_rows
+        except (ValueError, OSError) as error:  # pyarrow's ArrowInvalid is a ValueError
+            raise ValueError(
+                f"{path} is not a readable parquet file ({error}); re-download or re-export it."
+            ) from error
+        if rows == 0:
+            raise ValueError(f"{path} has no rows: the training set needs rows with a question and an answer.")
+        return
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}, line {number}, is not UTF-8 text ({error.reason}): re-save it as UTF-8."
+                ) from None
+            if extension == "jsonl" and text.strip():
+                try:
+                    json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise ValueError(
+                        f"{path}, line {number}, is not valid JSON ({error.msg}, column {error.colno})."
+                    ) from None
+
+
+@contextlib.contextmanager
+def _quiet_datasets():
+    """
+    Without `datasets`' progress bars and error log while it converts local data (well under a second): the log
+    repeats an error that is raised anyway, and neither may add lines around the one-line error of a bad file.
+    """
+    bars_were_on, verbosity = not datasets.are_progress_bars_disabled(), datasets.logging.get_verbosity()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+        if bars_were_on:
+            datasets.enable_progress_bars()
 
 
 def to_math_rl(
@@ -91,11 +156,14 @@ def to_math_rl(
     instruction_braces: str = "double",
     name: str = "dataset",
     one_shot: bool = False,
+    answer_help: str = "",
 ):
     """
-    Map rows to {"prompt": qwen-boxed conversation, "solution": ground truth}, failing on the first row that lacks a
-    question or a ground truth (with its index and the column to fix).
+    Map rows to {"prompt": qwen-boxed conversation, "solution": ground truth}, failing on an empty dataset or on the
+    first row that lacks a question or a ground truth (with its index and, in `answer_help`, where it is read from).
     """
+    if len(dataset) == 0:
+        raise ValueError(f"{name} has no rows: the training set needs rows with a question and a ground-truth answer.")
     if question_column not in dataset.column_names:
         raise ValueError(
             f"{name} has no `{question_column}` column (columns: {dataset.column_names}); it is needed for the question."
@@ -107,11 +175,14 @@ def to_math_rl(
             raise ValueError(f"Row {index} of {name} has no question in column `{question_column}`.")
         answer = answer_of(row)
         if answer is None or not str(answer).strip():
-            raise ValueError(f"Row {index} of {name} has no ground-truth answer; fix or drop it before training.")
+            raise ValueError(
+                f"Row {index} of {name} has no ground-truth answer{answer_help}; fix or drop it before training."
+            )
         prompt = qwen_boxed_prompt(question.strip(), instruction_braces, one_shot)
         return {"prompt": prompt, "solution": str(answer).strip()}
 
-    return dataset.map(convert, with_indices=True, remove_columns=dataset.column_names)
+    with _quiet_datasets():
+        return dataset.map(convert, with_indices=True, remove_columns=dataset.column_names)
 
 
 def _first_present(*columns):
@@ -139,10 +210,16 @@ def load_simplerl_zoo_hard(
     (it dropped prompts longer than 1024 characters); None keeps every row.
     """
     dataset = _load(source, split, hub_files=SIMPLERL_ZOO_HARD_FILE.format(split=split))
-    if max_question_chars is not None:
-        dataset = dataset.filter(lambda row: len(row["question"]) <= max_question_chars)
+    if max_question_chars is not None and "question" in dataset.column_names:
+        with _quiet_datasets():
+            dataset = dataset.filter(lambda row: len(row["question"] or "") <= max_question_chars)
     return to_math_rl(
-        dataset, "question", _first_present("gt_answer", "answer", "target"), instruction_braces, name="SimpleRL-Zoo"
+        dataset,
+        "question",
+        _first_present("gt_answer", "answer", "target"),
+        instruction_braces,
+        name=f"SimpleRL-Zoo ({source})",
+        answer_help=" (column `gt_answer`, `answer` or `target`)",
     )
 
 
@@ -156,7 +233,12 @@ def gsm8k_answer(answer: str) -> str | None:
 def load_gsm8k(source: str = "openai/gsm8k", split: str = "train", instruction_braces: str = "double") -> Dataset:
     dataset = _load(source, split, config="main")
     return to_math_rl(
-        dataset, "question", lambda row: gsm8k_answer(row.get("answer")), instruction_braces, name="GSM8K"
+        dataset,
+        "question",
+        lambda row: gsm8k_answer(row.get("answer")),
+        instruction_braces,
+        name=f"GSM8K ({source})",
+        answer_help=" (column `answer`, ending in '#### <number>')",
     )
 
 
@@ -189,7 +271,8 @@ def load_math(source: str = "EleutherAI/hendrycks_math", split: str = "train", i
         "problem",
         lambda row: row.get("answer") or last_boxed_answer(row.get("solution") or ""),
         instruction_braces,
-        name="MATH",
+        name=f"MATH ({source})",
+        answer_help=" (column `answer`, or a \\boxed{} in `solution`)",
     )
 
 

@@ -1,3 +1,4 @@
+import math
 from dataclasses import dataclass, field
 
 from .config import LambdaGRPOConfig
@@ -69,8 +70,13 @@ class LambdaReturnGRPOConfig(LambdaGRPOConfig):
                 f"trace_lambda and trace_gamma must lie in [0, 1], got λ={self.trace_lambda}, γ={self.trace_gamma}."
             )
         check_trace_settings(self.trace_style, self.trace_impl, self.trace_decay, self.trace_update)
-        if self.trace_advantage_clamp is not None and self.trace_advantage_clamp > 0:
-            raise ValueError(f"trace_advantage_clamp must be <= 0 or None, got {self.trace_advantage_clamp}.")
+        if self.trace_advantage_clamp is not None and not (
+            math.isfinite(self.trace_advantage_clamp) and self.trace_advantage_clamp <= 0
+        ):
+            raise ValueError(
+                f"trace_advantage_clamp must be <= 0 and finite (default -0.1), or None to disable the clamp; got "
+                f"{self.trace_advantage_clamp}."
+            )
         if self.token_preference == "none" and self.loss_type not in TRACE_LOSS_TYPES:
             raise ValueError(
                 f"loss_type={self.loss_type!r} is not supported by GRPO-λ, whose traces act on the clipped ratio "

@@ -78,8 +78,23 @@ def load_reward_function(name: str):
     if name in REWARD_FUNCTIONS:
         return REWARD_FUNCTIONS[name]
     if "." in name:
-        module, attribute = name.rsplit(".", 1)
+        module_name, attribute = name.rsplit(".", 1)
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
-        return getattr(importlib.import_module(module), attribute)
-    raise ValueError(f"Unknown reward function {name!r}: use a name from lambda_trl.rewards or a dotted import path.")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name is None or not (module_name + ".").startswith(error.name + "."):
+                raise  # the module exists but imports something missing: its own problem, with its traceback
+            raise ValueError(
+                f"reward_funcs: cannot import {module_name!r} (from {name!r}): no module {error.name!r}. Run from the "
+                "folder that holds it, or install it."
+            ) from error
+        function = getattr(module, attribute, None)
+        if not callable(function):
+            raise ValueError(f"reward_funcs: {module_name} has no function {attribute!r} (from {name!r}).")
+        return function
+    raise ValueError(
+        f"Unknown reward function {name!r} in reward_funcs: use one of {list(REWARD_FUNCTIONS)} or a dotted import "
+        "path ('pkg.module.func')."
+    )

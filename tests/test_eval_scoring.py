@@ -178,9 +178,8 @@ def test_malformed_predictions_and_unknown_benchmarks(tmp_path):
         resolve_benchmarks("gsm8k,mmlu")
     path = tmp_path / "pred.jsonl"
     path.write_text('{"completions": ["x"]}\n')
-    (tmp_path / "amc23").mkdir()
-    (tmp_path / "amc23" / "test.jsonl").write_text('{"question": "q", "answer": 1.0}\n' * 40)
-    with pytest.warns(UserWarning, match="unverified copy"), pytest.raises(ValueError, match="needs an integer `idx`"):
-        score_predictions(BENCHMARKS["amc23"], path, tmp_path, allow_unverified=True)
+    with pytest.raises(ValueError, match="needs an integer `idx`"):  # found before the benchmark file is looked for
+        score_predictions(BENCHMARKS["amc23"], path, tmp_path / "no-such-dir")
+    path.write_text('{"idx": 0, "completions": ["x"]}\n')
     with pytest.raises(FileNotFoundError, match="--data-dir"):
         score_predictions(BENCHMARKS["gsm8k"], path, tmp_path)

@@ -1,1 +1,11 @@
 """The `lambda-trl` commands, one module each with its parsers and its `run(argv)`: `train` and `eval`."""
+
+
+class OneLineErrors:
+    """
+    Mixin for an `argparse.ArgumentParser`: a command-line mistake raises a ValueError, which `lambda_trl.cli` prints
+    as one line (exit code 2), in place of argparse's usage block (230 lines for `lambda-trl train`) and exit.
+    """
+
+    def error(self, message):
+        raise ValueError(f"{self.prog}: {message} (`{self.prog} --help` lists the options).")

@@ -11,6 +11,11 @@ from ..eval.benchmarks import BENCHMARKS
 from ..eval.generation import SamplingSettings
 from ..eval.harness import evaluate, results_table
 from ..eval.scoring import score_predictions
+from . import OneLineErrors
+
+
+class EvalParser(OneLineErrors, argparse.ArgumentParser):
+    """argparse, with a bad flag or value as one line (`OneLineErrors`)."""
 
 
 DATA_DIR_HELP = (
@@ -20,7 +25,7 @@ DATA_DIR_HELP = (
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lambda-trl eval", description="Evaluate a model on the paper's benchmarks.")
+    parser = EvalParser(prog="lambda-trl eval", description="Evaluate a model on the paper's benchmarks.")
     parser.add_argument("--model", required=True, help="Hub id, local path or 'embedded:SmolLM2-135M-Instruct'.")
     parser.add_argument(
         "--benchmarks", default="all", help=f"'all' or a comma-separated subset of {list(BENCHMARKS)}."
@@ -59,7 +64,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def make_score_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lambda-trl eval score", description="Score PRED.jsonl on a benchmark.")
+    parser = EvalParser(prog="lambda-trl eval score", description="Score PRED.jsonl on a benchmark.")
     parser.add_argument("--benchmark", required=True, choices=list(BENCHMARKS))
     parser.add_argument("--predictions", required=True, help='JSONL lines {"idx": row, "completions": [...]}.')
     parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
@@ -69,7 +74,7 @@ def make_score_parser() -> argparse.ArgumentParser:
 
 
 def make_table_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lambda-trl eval table", description="Table-1 rows of several runs.")
+    parser = EvalParser(prog="lambda-trl eval table", description="Table-1 rows of several runs.")
     parser.add_argument("output_dirs", nargs="+", help="--output-dir folders of earlier `lambda-trl eval` runs.")
     parser.add_argument("--labels", default=None, help="Comma-separated row labels (default: the models).")
     return parser
@@ -88,6 +93,14 @@ def run(argv: list[str]) -> int:
 
 def main(arguments) -> dict:
     """Generates, scores and writes the results of the benchmarks (see `lambda_trl.eval.harness.evaluate`)."""
+    for flag in ("limit", "batch_size", "samples", "max_new_tokens"):
+        value = getattr(arguments, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}.")
+    if not arguments.temperature > 0 or not 0 < arguments.top_p <= 1:
+        raise ValueError(
+            f"--temperature must be > 0 and --top-p in (0, 1], got {arguments.temperature}, {arguments.top_p}."
+        )
     import torch  # only generation needs it: `eval score` and `eval table` run without
 
     torch.manual_seed(arguments.seed)
@@ -129,10 +142,38 @@ def score(arguments):
 
 def table(arguments):
     """Prints the Table-1 rows of earlier `lambda-trl eval` runs, one per output directory."""
-    runs = []
-    for directory in arguments.output_dirs:
-        with open(os.path.join(directory, "results.json")) as f:
-            runs.append(json.load(f))
+    runs = [read_results(directory) for directory in arguments.output_dirs]
     labels = arguments.labels.split(",") if arguments.labels else [run["model"] for run in runs]
+    if len(labels) != len(runs):
+        raise ValueError(f"--labels has {len(labels)} label(s) for {len(runs)} folder(s): give one per folder.")
     names = list(dict.fromkeys(name for run in runs for name in run["results"]))
     print(results_table({label: run["results"] for label, run in zip(labels, runs)}, names))
+
+
+def read_results(directory: str) -> dict:
+    """The `results.json` an earlier `lambda-trl eval --output-dir DIRECTORY` wrote."""
+    path = os.path.join(directory, "results.json")
+    try:
+        with open(path) as f:
+            run = json.load(f)
+    except (FileNotFoundError, NotADirectoryError) as error:
+        raise FileNotFoundError(
+            f"{directory} holds no results.json: pass the --output-dir of a finished `lambda-trl eval` run."
+        ) from error
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error.msg}, line {error.lineno}): run the evaluation again."
+        ) from None
+    results = run.get("results") if isinstance(run, dict) else None
+    if (
+        not isinstance(results, dict)
+        or "model" not in run
+        or not all(
+            isinstance(result, dict) and isinstance(result.get("accuracy"), (int, float))
+            for result in results.values()
+        )
+    ):
+        raise ValueError(
+            f"{path} is not a `lambda-trl eval` results file: it needs `model` and `results` with accuracies."
+        )
+    return run

@@ -25,6 +25,7 @@ from ..models import resolve_model_name
 from ..rewards import load_reward_function
 from ..trainer import LambdaGRPOTrainer
 from ..training_log import MetricsJSONLCallback, ProgressLineCallback
+from . import OneLineErrors
 
 
 TRAINERS = {"lambda_grpo": "λ-GRPO (LambdaGRPOTrainer)", "grpo_lambda": "GRPO-λ (LambdaReturnGRPOTrainer)"}
@@ -111,14 +112,32 @@ class TrainScriptArguments:
         },
     )
 
+    def __post_init__(self):
+        # Checked here, before any data or model loads, rather than by the loaders deep in the run.
+        for name in ("dataset_size", "max_question_chars", "eval_every_steps", "eval_limit", "eval_max_new_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}.")
+        if self.eval_benchmarks:
+            from ..eval.benchmarks import resolve_benchmarks
+
+            try:
+                resolve_benchmarks(self.eval_benchmarks)
+            except ValueError as error:
+                raise ValueError(f"eval_benchmarks: {error}") from error
+
 
 # ---- the command line: recipe → TrlParser -----------------------------------------------------------------------
+
+
+class TrainParser(OneLineErrors, TrlParser):
+    """TRL's parser, with a bad flag or value as one line (`OneLineErrors`)."""
 
 
 def make_parser(trainer: str = "lambda_grpo"):
     """The `TrlParser` of the script arguments, the config class of `trainer` and TRL's `ModelConfig`."""
     config_class = LambdaReturnGRPOConfig if trainer == "grpo_lambda" else LambdaGRPOConfig
-    return TrlParser((TrainScriptArguments, config_class, ModelConfig), prog="lambda-trl train")
+    return TrainParser((TrainScriptArguments, config_class, ModelConfig), prog="lambda-trl train")
 
 
 def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOConfig, ModelConfig, str | None]:
@@ -129,7 +148,7 @@ def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOCo
     is exported as TRL's parser does, and its other keys become the defaults that command-line flags override. The
     recipe text is None without `--config`.
     """
-    found = argparse.ArgumentParser(prog="lambda-trl train", add_help=False, allow_abbrev=False)
+    found = RecipeFlags(prog="lambda-trl train", add_help=False, allow_abbrev=False)
     found.add_argument("--config")
     found.add_argument("--trainer")
     given, rest = found.parse_known_args(argv)
@@ -148,19 +167,95 @@ def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOCo
             f"Unknown recipe key(s) {unknown} in {given.config}: check the spelling or remove them "
             "(`lambda-trl train --help` lists every field)."
         )
+    _check_recipe_values(parser, values, given.config)
     parser.set_defaults_with_config(**values)
-    return (*parser.parse_args_into_dataclasses(args=rest), text)
+    *parsed, unused = parser.parse_args_into_dataclasses(args=rest, return_remaining_strings=True)
+    if unused:
+        raise ValueError(
+            f"Unknown command-line argument(s) {unused}: check the spelling (`lambda-trl train --help` lists every "
+            "field)."
+        )
+    return (*parsed, text)
+
+
+class RecipeFlags(OneLineErrors, argparse.ArgumentParser):
+    """The `--config` and `--trainer` flags, read before the full parser (which depends on the trainer)."""
 
 
 def _read_recipe(path: str) -> tuple[str, dict]:
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
-    values = yaml.safe_load(text)
+    """(text, mapping) of the `--config` recipe; a missing, unreadable or malformed file is one clear error."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"Recipe --config {path} not found: check the path.") from error
+    except IsADirectoryError as error:
+        raise IsADirectoryError(f"Recipe --config {path} is a directory: pass a .yaml file.") from error
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"Recipe --config {path} is not UTF-8 text ({error.reason} at byte {error.start})."
+        ) from error
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"Recipe --config {path} is not valid YAML{where}: {problem}.") from error
     if not isinstance(values, dict):
-        raise ValueError(f"Config file {path} must contain a YAML mapping.")
+        found = "an empty file" if values is None else f"a {type(values).__name__}"
+        raise ValueError(f"Recipe --config {path} must be a YAML mapping of `field: value` lines, got {found}.")
     if not isinstance(values.get("env", {}), dict):
-        raise ValueError("`env` field should be a dict in the YAML file.")
+        raise ValueError(f"`env` in {path} must be a mapping of environment variables (`env: {{NAME: value}}`).")
     return text, values
+
+
+def _check_recipe_values(parser, values: dict, path: str):
+    """
+    Checks each recipe value against its field's argparse type and choices. argparse converts string defaults only,
+    and never checks a default against `choices`, so without this a list or a bool where a number belongs, or a
+    misspelled choice, would reach training unchecked. A single value for a list field becomes a one-item list.
+    """
+    actions = {}
+    for action in parser._actions:  # the field's own action, not the `--no_<field>` complement of a bool field
+        actions.setdefault(action.dest, action)
+    for key, value in values.items():
+        action = actions.get(key)
+        if action is None or value is None:
+            continue
+        if action.nargs == "+" and not isinstance(value, list):
+            value = values[key] = [value]
+        for item in value if action.nargs == "+" else [value]:
+            if not _fits(action, item):
+                raise ValueError(f"{key} in {path} must be {_expected(action)}, got {item!r}.")
+
+
+def _is_boolean(action) -> bool:
+    # transformers' parser gives bool fields `string_to_bool` (argparse's `bool` would read 'false' as True).
+    return getattr(action.type, "__name__", "") == "string_to_bool"
+
+
+def _fits(action, item) -> bool:
+    """Whether one recipe value converts by the field's type (as a command-line string would) into its choices."""
+    if not (action.type in (int, float) or _is_boolean(action) or action.choices):
+        return True  # string fields may hold a list or a mapping (report_to, model_init_kwargs)
+    if isinstance(item, (list, dict)) or (isinstance(item, bool) and action.type in (int, float)):
+        return False
+    try:
+        converted = action.type(str(item)) if action.type else item
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        return False
+    return not action.choices or converted in action.choices
+
+
+def _expected(action) -> str:
+    if action.choices:
+        kind = f"one of {[str(choice) for choice in action.choices]}"
+    elif _is_boolean(action):
+        kind = "true or false"
+    else:
+        kind = {int: "an integer", float: "a number"}[action.type]
+    return f"a list of values, each {kind}" if action.nargs == "+" else kind
 
 
 def run(argv: list[str]) -> int:
@@ -178,8 +273,9 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
     # First, so that a bad checkpoint fails before anything is loaded or written to output_dir.
     checkpoint = checkpoint_to_resume(script_args, training_args, model_args)
     model_name = set_model_init_kwargs(training_args, model_args)
+    reward_funcs = [load_reward_function(name) for name in script_args.reward_funcs]  # before the slower loads
     dataset = training_set(script_args)
-    trainer = build_trainer(model_name, dataset, script_args, training_args, model_args)
+    trainer = build_trainer(model_name, dataset, reward_funcs, script_args, training_args, model_args)
     trainer.recipe_text = recipe_text
     add_callbacks(trainer, script_args)
     if recipe_text is not None and trainer.accelerator.is_main_process:
@@ -222,12 +318,12 @@ def training_set(script_args):
     except OSError as error:
         source = script_args.dataset_path or script_args.dataset_name
         raise OSError(
-            f"Could not load the training set {source!r} (dataset_name / dataset_path): {error}. Offline? Point "
+            f"Could not load the training set {source!r} (dataset_name / dataset_path): {str(error).rstrip('.')}. Offline? Point "
             "dataset_path at a local copy."
         ) from error
 
 
-def build_trainer(model_name: str, dataset, script_args, training_args, model_args):
+def build_trainer(model_name: str, dataset, reward_funcs: list, script_args, training_args, model_args):
     trainer_class = LambdaReturnGRPOTrainer if script_args.trainer == "grpo_lambda" else LambdaGRPOTrainer
     callbacks = []
     if script_args.metrics_file:
@@ -235,7 +331,7 @@ def build_trainer(model_name: str, dataset, script_args, training_args, model_ar
     try:
         return trainer_class(
             model=model_name,
-            reward_funcs=[load_reward_function(name) for name in script_args.reward_funcs],
+            reward_funcs=reward_funcs,
             args=training_args,
             train_dataset=dataset,
             peft_config=get_peft_config(model_args),

@@ -87,8 +87,14 @@ class Benchmark:
         from .download import benchmark_file
 
         path = benchmark_file(self, data_dir, allow_unverified)
+        records = []
         with open(path) as f:
-            records = [json.loads(line) for line in f if line.strip()]
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except json.JSONDecodeError as error:
+                        raise ValueError(f"{path}:{number}: not valid JSON ({error.msg}).") from None
         indices = range(len(records))
         if self.subsample:
             indices = _shipped_college_math_indices()
