@@ -142,7 +142,7 @@ def test_two_nodes_train_as_one_process(tmp_path, slurm, tiny_model_dir):
     recipe = write_recipe(
         recipe_dir,
         tiny_model_dir,
-        reward_funcs=["lambda_trl.testing.scripted_generation.count_a_reward"],
+        reward_funcs=["lambda_trl.testing.scripted_generation.short_answer_reward"],
         dataset_size=16,
         max_steps=2,
         per_device_train_batch_size=4,  # x 2 nodes = the one process's 8 below
@@ -170,7 +170,7 @@ def test_two_nodes_train_as_one_process(tmp_path, slurm, tiny_model_dir):
     assert nodes["global_step"] == single["global_step"] == 2
     assert abs(nodes["lambda"]) > 1e-4
     assert nodes["lambda"] == pytest.approx(single["lambda"], abs=1e-6)
-    assert nodes["optimizer_state"]["state"] == pytest.approx(single["optimizer_state"]["state"], abs=1e-6)
+    assert nodes["optimizer_state"]["state"]["0"] == pytest.approx(single["optimizer_state"]["state"]["0"], abs=1e-6)
     history, single_history = lambda_history(output_dir), lambda_history(single_dir)
     assert len(history) == len(single_history) == 2
     for (value, gradient), (single_value, single_gradient) in zip(history, single_history):
@@ -217,3 +217,49 @@ def test_a_failed_run_is_not_requeued(tmp_path, slurm):
     status, output = run_script({**slurm, "FAKE_SRUN_COMMAND": "import sys; sys.exit(3)"}, "recipe.yaml")
     assert status == 3, output
     assert lines(tmp_path / "requeues") == [] and lines(tmp_path / "srun-signals") == []
+
+
+FAKE_ACCELERATE = """\
+import json, os, sys
+
+with open(os.path.join(os.environ["FAKE_ACCELERATE_DIR"], "node" + os.environ["SLURM_PROCID"]), "w") as record:
+    json.dump({"argv": sys.argv[1:], "shutdown_timeout": os.environ.get("TORCH_ELASTIC_SHUTDOWN_TIMEOUT")}, record)
+"""
+
+
+def test_each_node_gets_its_rank_and_the_arguments_intact(tmp_path, slurm):
+    # `accelerate` replaced by a stand-in that records its command line: the launch line without training.
+    tools = tmp_path / "accelerate-stand-in"
+    tools.mkdir()
+    write_tool(tools, "accelerate", FAKE_ACCELERATE)
+    environment = {**slurm, "PATH": f"{tools}{os.pathsep}{slurm['PATH']}", "FAKE_ACCELERATE_DIR": str(tmp_path)}
+    overrides = ["--output_dir", """runs/a "b" 'c'""", "--run_name", "*", "--learning_rate", "1e-6"]
+    status, output = run_script(environment, "my recipes/r.yaml", *overrides)
+    assert status == 0, output
+    for node in (0, 1):
+        launched = json.loads((tmp_path / f"node{node}").read_text())
+        assert launched["argv"] == [
+            "launch",
+            "--machine_rank",
+            str(node),
+            "--config_file",
+            "recipes/accelerate/multinode_zero3.yaml",
+            "--num_machines",
+            "2",
+            "--num_processes",
+            "2",
+            "--main_process_ip",
+            "127.0.0.1",
+            "--main_process_port",
+            slurm["MAIN_PORT"],
+            "--mixed_precision",
+            "no",
+            "-m",
+            "lambda_trl.cli",
+            "train",
+            "--config",
+            "my recipes/r.yaml",
+            *overrides,
+        ]
+        assert launched["shutdown_timeout"] == "840"
+    assert lines(tmp_path / "requeues") == []

@@ -4,18 +4,19 @@ completions from `scripted_rollout` (unless given a `rollout_func`). Sampled gen
 process draws from its own random stream, so 2 processes sample other completions than one process with the whole
 batch.
 
-A recipe loads it in every training process through its reward, which varies within a group:
+A recipe loads it in every training process through its reward (shorter answers score higher, so it varies within
+every group of scripted completions):
 
-    reward_funcs: [lambda_trl.testing.scripted_generation.count_a_reward]
+    reward_funcs: [lambda_trl.testing.scripted_generation.short_answer_reward]
 """
 
 import functools
 
 from ..trainer import LambdaGRPOTrainer
-from .tiny_runs import count_a_reward, scripted_rollout
+from .tiny_runs import scripted_rollout, short_answer_reward
 
 
-__all__ = ["count_a_reward"]
+__all__ = ["short_answer_reward"]
 
 
 def _with_scripted_rollout(init):
