@@ -48,10 +48,11 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
-# A 2-process run SIGKILLed five times, twice at random moments and three times inside a checkpoint save, resumed by
-# rerunning the same command: it must end bit-identical to an uninterrupted run (tests/test_checkpoints.py).
+# Fault tolerance and multi-node runs too long for `make test`: a 2-process run SIGKILLed five times (twice at random
+# moments, three times inside a checkpoint save) and resumed (tests/test_checkpoints.py), preemption under ZeRO-2,
+# and the SLURM script training 2 "nodes" on this machine. -s prints the fault-injection figures.
 test-faults: install
-	$(BIN)/python -m pytest -q -s -m faults tests/test_checkpoints.py
+	$(BIN)/python -m pytest -q -s -m faults
 
 # The package as users install it (tests/test_wheel.py): the sdist and the wheel built from it, the wheel with its
 # dependencies in a fresh venv, run from outside the checkout; the torch-free part on Python 3.10, 3.12 and 3.13

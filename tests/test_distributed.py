@@ -34,8 +34,11 @@ def compared_parameters(result) -> list[str]:
     return [name for name in result["trained_parameters"] if not name.endswith("k_proj.bias")]
 
 
+ENVIRONMENT = {"TRL_EXPERIMENTAL_SILENCE": "1", "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+
+
 def run(command, timeout=300):
-    environment = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1", "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    environment = {**os.environ, **ENVIRONMENT}
     completed = subprocess.run(command, cwd=HERE, env=environment, capture_output=True, text=True, timeout=timeout)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-5000:]
 
@@ -122,6 +125,39 @@ def test_zero2_with_save_and_resume(tmp_path, one_process):
 
 def test_zero3(tmp_path, one_process):
     ranks = launch(ACCELERATE_CONFIGS / "zero3.yaml", tmp_path, "zero3", *COMMON)
+    assert_agrees(ranks, one_process(*COMMON), "DEEPSPEED", zero_stage=3)
+
+
+def launch_two_machines(output_dir, name, *options, timeout=300):
+    """Two `accelerate launch --config_file recipes/accelerate/multinode_zero3.yaml` started together, one per
+    "machine" (`--machine_rank 0` and `1`, both on 127.0.0.1), one process each: what the SLURM script runs per node."""
+    port = free_port()
+    environment = {**os.environ, **ENVIRONMENT}
+    launchers = []
+    for machine_rank in (0, 1):
+        command = [sys.executable, "-m", "accelerate.commands.launch"]
+        command += ["--config_file", str(ACCELERATE_CONFIGS / "multinode_zero3.yaml"), "--mixed_precision", "no"]
+        command += ["--num_machines", "2", "--num_processes", "2", "--machine_rank", str(machine_rank)]
+        command += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(port)]
+        command += ["-m", WORKER, str(output_dir), "--name", name, *options]
+        log = open(Path(output_dir) / f"launcher-{name}-machine{machine_rank}.log", "w+")
+        launchers.append((subprocess.Popen(command, cwd=HERE, env=environment, stdout=log, stderr=log), log))
+    try:
+        for launcher, _ in launchers:
+            launcher.wait(timeout=timeout)
+    finally:
+        for launcher, log in launchers:
+            launcher.kill()
+            launcher.wait()
+            log.seek(0)
+            output = log.read()
+            log.close()
+            assert launcher.returncode == 0, output[-6000:]
+    return [json.loads((Path(output_dir) / f"result-{name}-rank{rank}.json").read_text()) for rank in (0, 1)]
+
+
+def test_two_machines_zero3(tmp_path, one_process):
+    ranks = launch_two_machines(tmp_path, "two-machines", *COMMON)
     assert_agrees(ranks, one_process(*COMMON), "DEEPSPEED", zero_stage=3)
 
 

@@ -26,17 +26,23 @@ def short_answer_reward(completions, **kwargs) -> list[float]:
 
 def scripted_rollout(prompts, trainer):
     """A `rollout_func` in place of generation: 2 to 10 characters and EOS, a function of the prompt and the
-    completion's index among that prompt's repeats in the call only, so every launch sees the same completions."""
+    completion's index in its group only (a prompt's repeats in the call, modulo the group size), so every launch
+    sees the same completions. Text prompts and conversational ones (through the chat template) alike."""
     tokenizer = trainer.processing_class
     seen = {}
     prompt_ids, completion_ids = [], []
     for prompt in prompts:
-        index = seen.get(prompt, 0)
-        seen[prompt] = index + 1
-        key = zlib.crc32(f"{prompt}|{index}".encode())
+        text_prompt = (
+            prompt
+            if isinstance(prompt, str)
+            else tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        )
+        index = seen.get(text_prompt, 0)
+        seen[text_prompt] = index + 1
+        key = zlib.crc32(f"{text_prompt}|{index % trainer.num_generations}".encode())
         length = 2 + key % 9
         text = "".join(CHARACTERS[(key >> (3 * i)) % len(CHARACTERS)] for i in range(length))
-        prompt_ids.append(tokenizer(prompt)["input_ids"])
+        prompt_ids.append(tokenizer(text_prompt)["input_ids"])
         completion_ids.append(tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])
     return {
         "prompt_ids": prompt_ids,
