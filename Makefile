@@ -8,7 +8,7 @@ DEMO_RECIPE := recipes/cpu/smollm2_135m_lambda_grpo.yaml
 DEMO_OUTPUT := outputs/demo-smollm2-lambda-grpo
 EVAL_DEMO := --benchmarks gsm8k,math500 --limit 10 --max-new-tokens 192 --batch-size 10
 
-.PHONY: install demo eval-demo replicate test test-slow test-wheel test-vllm lint format bench gpu-check clean
+.PHONY: install demo eval-demo replicate test test-slow test-faults test-wheel test-vllm lint format bench gpu-check clean
 
 install: $(STAMP)
 
@@ -47,6 +47,11 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
+
+# Runs interrupted on purpose: 2-process DeepSpeed ZeRO-2 on CPU signalled mid-run (SIGTERM to the launcher, then to
+# every process), relaunched, compared with the uninterrupted run (tests/test_preemption.py; ~4 min on 2 cores).
+test-faults: install
+	$(BIN)/python -m pytest -q -m faults
 
 # The package as users install it (tests/test_wheel.py): the sdist and the wheel built from it, the wheel with its
 # dependencies in a fresh venv, run from outside the checkout; the torch-free part on Python 3.10, 3.12 and 3.13
