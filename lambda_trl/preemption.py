@@ -14,15 +14,16 @@ Why each choice:
   λ out of step with each other and with the other ranks; finishing the step costs at most one step's time.
 - The ranks agree at every step end through one all-reduce (MAX) of the signal number on the training device: the
   signal may reach the ranks during different steps (or reach only some: the launcher forwards it to its node's
-  workers only), and a checkpoint needs every rank in the same save. One 1-element collective per step is a few
-  tens of microseconds (measured in the README's Verification section), next to steps of seconds.
+  workers only), and a checkpoint needs every rank in the same save. One 1-element collective per step costs
+  under a millisecond (README, "Preemption"), next to steps of seconds.
 - The checkpoint is transformers' own (`control.should_save` then `should_training_stop`): the same files, the same
   code path and the same resume as a periodic one, whatever `save_strategy` is (also "no"). At an epoch end the
   callback stops a second save of the same step.
 - A second signal (SLURM signals every process of the job and the launcher forwards the signal again) is only
   recorded, so it cannot interrupt the save.
 - Processes forked during training (the answer-checking pool) inherit the handler; there it restores the handler
-  the process had before and re-sends the signal, so `Pool.terminate()` (SIGTERM) still ends them.
+  the process had before and re-sends the signal, so `Pool.terminate()` (SIGTERM) still ends them. (A signal
+  in the microseconds between fork() and the child's interpreter reset is lost, as to any Python handler.)
 - The handlers are installed in `on_train_begin` and the previous ones restored in `on_train_end`: outside
   `train()` (a notebook, the final `save_model`) the signals keep their usual meaning. Python only allows handlers
   in the main thread; elsewhere the callback warns and the signals keep their default action.
@@ -62,7 +63,7 @@ def parse_signals(names: str, field: str = "preemption_signals") -> list[signal.
                 f"{DEFAULT_PREEMPTION_SIGNALS!r} (comma-separated), or an empty string to disable."
             )
         signals.append(signal.Signals[name])
-    return signals
+    return list(dict.fromkeys(signals))
 
 
 class PreemptionCallback(TrainerCallback):

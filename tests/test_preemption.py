@@ -51,6 +51,11 @@ def lambda_steps(metrics_file) -> list[tuple[int, float]]:
     return [(record["step"], record["lambda/value"]) for record in records if "lambda/value" in record]
 
 
+def started_then_sleep(started):
+    started.set()
+    time.sleep(60)
+
+
 class SignalDuringStep(TrainerCallback):
     """Sends `signum` to this process at the start of optimizer step `step`, after sending SIGTERM to a child it
     forks there: the child must get the handler it had before (the answer-checking pool's `terminate()` needs it)."""
@@ -60,8 +65,13 @@ class SignalDuringStep(TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         if state.global_step + 1 == self.step:
-            child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+            context = multiprocessing.get_context("fork")
+            started = context.Event()
+            child = context.Process(target=started_then_sleep, args=(started,))
             child.start()
+            # Once it runs: a signal in the microseconds between fork() and the child's interpreter reset is lost
+            # to any Python-level handler (CPython clears the pending flags there).
+            assert started.wait(30)
             child.terminate()
             child.join(10)
             self.child_exit_code = child.exitcode
