@@ -80,14 +80,18 @@ class SignalDuringStep(TrainerCallback):
 
 def test_signal_finishes_the_step_and_checkpoints_it(tmp_path, guarded_signals):
     reached, guard = guarded_signals
-    trainer = tiny_trainer(tmp_path, max_steps=5, lambda_optimizer="adamw")  # save_strategy "no"
+    # save_strategy "epoch": the epoch end that follows the stop must not save the same step again ("no": below).
+    trainer = tiny_trainer(tmp_path, max_steps=5, lambda_optimizer="adamw", save_strategy="epoch")
     preemption = PreemptionCallback()
     sender = SignalDuringStep(signal.SIGUSR1, step=2)
     trainer.add_callback(preemption)
     trainer.add_callback(sender)
     save_checkpoint = trainer._save_checkpoint
 
+    saves = []
+
     def save_with_a_second_signal(*args, **kwargs):  # SLURM signals every process and the launcher forwards again
+        saves.append(trainer.state.global_step)
         os.kill(os.getpid(), signal.SIGTERM)
         return save_checkpoint(*args, **kwargs)
 
@@ -95,7 +99,7 @@ def test_signal_finishes_the_step_and_checkpoints_it(tmp_path, guarded_signals):
     trainer.train()
 
     assert trainer_preemption(trainer) is preemption and preemption.stopped_by == "SIGUSR1"
-    assert trainer.state.global_step == 2
+    assert trainer.state.global_step == 2 and saves == [2]
     checkpoint = tmp_path / "checkpoint-2"
     assert preemption.checkpoint == str(checkpoint)
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]

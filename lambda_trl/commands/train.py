@@ -268,8 +268,10 @@ def build_trainer(model_name: str, dataset, script_args, training_args, model_ar
 
 
 def add_callbacks(trainer, script_args):
-    """The one-line-per-step progress in place of transformers' printing, the preemption signals' handling and the
-    in-training benchmark evaluation."""
+    """
+    The one-line-per-step progress in place of transformers' printing, the handling of the preemption signals and
+    the in-training benchmark evaluation.
+    """
     # Our one line per step replaces transformers' printing of the whole metrics dict (bar or no bar).
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
