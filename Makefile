@@ -49,7 +49,7 @@ test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
 # Runs interrupted on purpose: 2-process DeepSpeed ZeRO-2 on CPU signalled mid-run (SIGTERM to the launcher, then to
-# every process), relaunched, compared with the uninterrupted run (tests/test_preemption.py; ~5.5 min on 2 busy cores).
+# every process), relaunched, compared with the uninterrupted run (tests/test_preemption.py; ~5 min on 2 busy cores).
 test-faults: install
 	$(BIN)/python -m pytest -q -m faults
 
