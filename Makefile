@@ -49,8 +49,10 @@ test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
 # Fault tolerance and multi-node runs too long for `make test`: a 2-process run SIGKILLed five times (twice at random
-# moments, three times inside a checkpoint save) and resumed (tests/test_checkpoints.py), preemption under ZeRO-2,
-# and the SLURM script training 2 "nodes" on this machine. -s prints the fault-injection figures.
+# moments, three times inside a checkpoint save) and resumed (tests/test_checkpoints.py); 2-process ZeRO-2 signalled
+# mid-run (SIGTERM to the launcher, then to every process), relaunched and compared with the uninterrupted run
+# (tests/test_preemption.py); the SLURM script training 2 "nodes" on this machine (tests/test_slurm.py). -s prints
+# the fault-injection figures.
 test-faults: install
 	$(BIN)/python -m pytest -q -s -m faults
 

@@ -17,6 +17,7 @@ _EXPORTS = {
     "LambdaReturnGRPOConfig": "lambda_return_config",
     "LambdaReturnGRPOTrainer": "lambda_return_trainer",
     "TokenPreferenceOptimizer": "optimizer",
+    "PreemptionCallback": "preemption",
     "REDUCER_PRESETS": "weighting",
     "token_preference_weights": "weighting",
     "normalized_lengths": "weighting",

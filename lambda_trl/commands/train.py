@@ -22,6 +22,13 @@ from ..lambda_return_config import LambdaReturnGRPOConfig
 from ..lambda_return_trainer import LambdaReturnGRPOTrainer
 from ..model_card import RECIPE_FILE
 from ..models import resolve_model_name
+from ..preemption import (
+    DEFAULT_PREEMPTION_SIGNALS,
+    PREEMPTED_EXIT_CODE,
+    PreemptionCallback,
+    parse_signals,
+    trainer_preemption,
+)
 from ..rewards import load_reward_function
 from ..trainer import LambdaGRPOTrainer
 from ..training_log import MetricsJSONLCallback, ProgressLineCallback
@@ -111,6 +118,13 @@ class TrainScriptArguments:
             "newest one (what a requeued SLURM job needs); false starts afresh."
         },
     )
+    preemption_signals: str = field(
+        default=DEFAULT_PREEMPTION_SIGNALS,
+        metadata={
+            "help": "Signals that preempt the run (comma-separated; empty to disable): finish the step, write a "
+            f"checkpoint, skip the final model and exit with {PREEMPTED_EXIT_CODE} (lambda_trl.preemption)."
+        },
+    )
 
     def __post_init__(self):
         # Checked here, before any data or model loads, rather than by the loaders deep in the run.
@@ -125,6 +139,7 @@ class TrainScriptArguments:
                 resolve_benchmarks(self.eval_benchmarks)
             except ValueError as error:
                 raise ValueError(f"eval_benchmarks: {error}") from error
+        parse_signals(self.preemption_signals)
 
 
 # ---- the command line: recipe → TrlParser -----------------------------------------------------------------------
@@ -261,15 +276,18 @@ def _expected(action) -> str:
 def run(argv: list[str]) -> int:
     """`lambda-trl train ARGS`."""
     script_args, training_args, model_args, recipe_text = parse_arguments(argv)
-    main(script_args, training_args, model_args, recipe_text)
-    return 0
+    trainer = main(script_args, training_args, model_args, recipe_text)
+    return PREEMPTED_EXIT_CODE if trainer_preemption(trainer) else 0
 
 
 # ---- training ---------------------------------------------------------------------------------------------------
 
 
 def main(script_args, training_args, model_args, recipe_text: str | None = None):
-    """Trains, then saves the model with its model card (and the recipe, when given); returns the trainer."""
+    """
+    Trains, then saves the model with its model card (and the recipe, when given); returns the trainer. A run
+    stopped by a preemption signal ends at its checkpoint instead: no final model, card or Hub push.
+    """
     # First, so that a bad checkpoint fails before anything is loaded or written to output_dir.
     checkpoint = checkpoint_to_resume(script_args, training_args, model_args)
     model_name = set_model_init_kwargs(training_args, model_args)
@@ -281,7 +299,14 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
     if recipe_text is not None and trainer.accelerator.is_main_process:
         save_recipe(recipe_text, training_args.output_dir)
     trainer.train(resume_from_checkpoint=checkpoint)
-    save_outputs(trainer, script_args, training_args)
+    preemption = trainer_preemption(trainer)
+    if preemption is None:
+        save_outputs(trainer, script_args, training_args)
+    else:
+        trainer.accelerator.print(
+            f"preempted by {preemption.stopped_by} at step {trainer.state.global_step}: checkpoint written to "
+            f"{preemption.checkpoint}; run the same command again to resume"
+        )
     trainer.end()
     _finish_wandb_run(training_args)
     return trainer
@@ -347,11 +372,16 @@ def build_trainer(model_name: str, dataset, reward_funcs: list, script_args, tra
 
 
 def add_callbacks(trainer, script_args):
-    """The one-line-per-step progress in place of transformers' printing, and the in-training benchmark evaluation."""
+    """
+    The one-line-per-step progress in place of transformers' printing, the handling of the preemption signals and
+    the in-training benchmark evaluation.
+    """
     # Our one line per step replaces transformers' printing of the whole metrics dict (bar or no bar).
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(ProgressLineCallback())
+    if script_args.preemption_signals:
+        trainer.add_callback(PreemptionCallback(script_args.preemption_signals))
     if script_args.eval_benchmarks:
         from ..eval.in_training import BenchmarkEvalCallback
 
