@@ -3,8 +3,8 @@
 The fake `srun` starts the script's per-node command once per node of SLURM_NNODES, in parallel, each with its
 SLURM_PROCID / SLURM_NODEID, forwards SIGTERM and SIGINT to every node's process group (as slurmstepd signals every
 process of a step) and exits with the highest of their exit statuses; it records each signal it gets. With
-FAKE_SRUN_COMMAND set it runs that Python snippet per node instead of the script's command (the signal path, whose
-trainer side is not on this branch). The fake `scontrol` answers `show hostnames` with 127.0.0.1 once per node and
+FAKE_SRUN_COMMAND set it runs that Python snippet per node instead of the script's command (the script's signal
+logic alone, in a fraction of a second; the faults test runs the whole chain with the real trainer). The fake `scontrol` answers `show hostnames` with 127.0.0.1 once per node and
 records `requeue JOBID`.
 """
 
@@ -134,28 +134,57 @@ def model_update(output_dir: Path, initial: dict) -> dict:
     return {name: final[name].double() - initial[name].double() for name in final}
 
 
+def wait_for_step(job, output_dir: Path, step: int, timeout: float = 300):
+    """Waits until the run's metrics.jsonl has λ's record of `step`."""
+    deadline = time.monotonic() + timeout
+    metrics = output_dir / "metrics.jsonl"
+    while not (metrics.exists() and len(lambda_history(output_dir)) >= step):
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()[0][-6000:]
+        time.sleep(0.1)
+
+
 @pytest.mark.faults
-def test_two_nodes_train_as_one_process(tmp_path, slurm, tiny_model_dir):
+def test_two_nodes_preempted_requeued_and_resumed_train_as_one_process(tmp_path, slurm, tiny_model_dir):
+    # The whole chain on 2 "nodes": train, the time-limit warning (SIGUSR1 to the batch shell), SIGTERM through
+    # srun and each node's launcher to the workers, a checkpoint, the requeue; then the requeued job (the same
+    # script, the same arguments) resumes by itself and must end where one process trained without a stop ends.
     # Completions from the scripted rollout (loaded with the reward), so 2 nodes and 1 process see the same ones.
     recipe_dir = tmp_path / "my recipes"
     recipe_dir.mkdir()
+    steps = 6
     recipe = write_recipe(
         recipe_dir,
         tiny_model_dir,
         reward_funcs=["lambda_trl.testing.scripted_generation.short_answer_reward"],
         dataset_size=16,
-        max_steps=2,
+        max_steps=steps,
         per_device_train_batch_size=4,  # x 2 nodes = the one process's 8 below
         lambda_optimizer="adamw",
         plot=False,
     )
     output_dir = tmp_path / """run "two" 'nodes'"""  # an override with a space and both quotes
+    arguments = ["bash", str(SCRIPT), str(recipe), "--output_dir", str(output_dir)]
     started = time.monotonic()
-    status, output = run_script(slurm, str(recipe), "--output_dir", str(output_dir))
-    print(f"2 nodes through the script: {time.monotonic() - started:.0f} s")
-    assert status == 0, output
+    job = subprocess.Popen(arguments, cwd=ROOT, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_step(job, output_dir, 1)
+    job.send_signal(signal.SIGUSR1)
+    output = job.communicate(timeout=300)[0]
+    print(f"2 nodes until the checkpoint: {time.monotonic() - started:.0f} s")
     assert "--machine_rank" not in output  # both nodes' launchers got their rank: no usage error
-    assert lines(tmp_path / "requeues") == [] and lines(tmp_path / "srun-signals") == []
+    assert "preempted by SIGTERM at step" in output, output[-6000:]
+    assert lines(tmp_path / "srun-signals") == ["SIGTERM"] and lines(tmp_path / "requeues") == ["4242"], output
+    # The launcher (torch elastic's agent) exits with 1 after forwarding a signal, whatever its workers return.
+    assert job.returncode == 1, output[-6000:]
+    checkpoints = sorted(output_dir.glob("checkpoint-*"))
+    assert len(checkpoints) == 1 and not (output_dir / "model.safetensors").exists(), checkpoints
+    stopped_at = int(checkpoints[0].name.split("-")[1])
+    assert 1 <= stopped_at < steps, "the signal came too late to stop the run before its end"
+
+    started = time.monotonic()
+    status, output = run_script(slurm, str(recipe), "--output_dir", str(output_dir))  # the requeued job
+    print(f"requeued job, resumed at step {stopped_at}: {time.monotonic() - started:.0f} s")
+    assert status == 0, output
+    assert f"checkpoint-{stopped_at}" in output and lines(tmp_path / "requeues") == ["4242"], output
 
     single_dir = tmp_path / "one-process"
     command = [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)]
@@ -167,12 +196,13 @@ def test_two_nodes_train_as_one_process(tmp_path, slurm, tiny_model_dir):
 
     nodes = json.loads((output_dir / "token_preference_lambda.json").read_text())
     single = json.loads((single_dir / "token_preference_lambda.json").read_text())
-    assert nodes["global_step"] == single["global_step"] == 2
+    assert nodes["global_step"] == single["global_step"] == steps
     assert abs(nodes["lambda"]) > 1e-4
     assert nodes["lambda"] == pytest.approx(single["lambda"], abs=1e-6)
     assert nodes["optimizer_state"]["state"]["0"] == pytest.approx(single["optimizer_state"]["state"]["0"], abs=1e-6)
+    # λ's trajectory over both jobs: one record per step, none lost or repeated across the requeue.
     history, single_history = lambda_history(output_dir), lambda_history(single_dir)
-    assert len(history) == len(single_history) == 2
+    assert len(history) == len(single_history) == steps
     for (value, gradient), (single_value, single_gradient) in zip(history, single_history):
         assert value == pytest.approx(single_value, abs=1e-6) and gradient == pytest.approx(single_gradient, abs=1e-6)
 
