@@ -215,6 +215,25 @@ def test_a_bad_checkpoint_fails_in_one_line_and_writes_nothing(trained, tmp_path
     assert snapshot(run) == before
 
 
+def test_auto_resume_refuses_checkpoints_written_by_another_launch(trained, tmp_path, capsys):
+    # Checkpoints that finished saving (trainer_state.json whole) under 2 processes, resumed by 1: auto_resume must
+    # not start afresh over them (that would silently throw the run away) but say what to do.
+    run = copy_run(trained, tmp_path)
+    for checkpoint in run.glob("checkpoint-*"):
+        rng = checkpoint / "rng_state.pth"
+        shutil.copy(rng, checkpoint / "rng_state_0.pth")
+        rng.rename(checkpoint / "rng_state_1.pth")
+    before = snapshot(run)
+    capsys.readouterr()
+    assert train(trained[0], "--output_dir", str(run)) == 2
+    _, err = capsys.readouterr()
+    error = [line for line in err.splitlines() if line.startswith("lambda-trl: error:")]
+    assert len(error) == 1 and f"{run / 'checkpoint-2'} finished saving but this run cannot resume it" in error[0]
+    assert "lacks rng_state.pth" in error[0] and "another number of processes" in error[0]
+    assert "--auto_resume false" in error[0]
+    assert snapshot(run) == before
+
+
 # ---- λ's file is written atomically ----------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ import yaml
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
-from ..checkpoints import ResumeNeeds, missing_for_resume, newest_complete_checkpoint
+from ..checkpoints import TRAINER_STATE_NAME, ResumeNeeds, missing_for_resume, newest_complete_checkpoint
 from ..config import LambdaGRPOConfig
 from ..data import load_training_set
 from ..lambda_return_config import LambdaReturnGRPOConfig
@@ -444,6 +444,17 @@ def checkpoint_to_resume(script_args, training_args, model_args) -> str | None:
             )
     if checkpoint is None:
         if resume is None:
+            # A checkpoint whose trainer_state.json (written last) is whole finished saving: it lacks files because
+            # another launch wrote it, and starting afresh would silently throw that run away.
+            finished = [(path, missing) for path, missing in skipped if not _lacks_trainer_state(missing)]
+            if finished:
+                path, missing = finished[0]
+                raise ValueError(
+                    f"auto_resume: {path} finished saving but this run cannot resume it, it lacks "
+                    f"{', '.join(missing)}: was it written by another number of processes or with other settings "
+                    "(save_only_model, use_peft, DeepSpeed)? Relaunch as that run was launched, or pass "
+                    "--auto_resume false to start afresh."
+                )
             if skipped and main_process:
                 print(f"No complete checkpoint in {output_dir}: starting afresh.", flush=True)
             return None
@@ -456,6 +467,10 @@ def checkpoint_to_resume(script_args, training_args, model_args) -> str | None:
         why = "resume_from_checkpoint=true" if resume is not None else "auto_resume; --auto_resume false starts afresh"
         print(f"Resuming from {checkpoint}, the newest complete checkpoint in {output_dir} ({why}).", flush=True)
     return checkpoint
+
+
+def _lacks_trainer_state(missing: list[str]) -> bool:
+    return any(item.startswith(TRAINER_STATE_NAME) for item in missing)
 
 
 def save_outputs(trainer, script_args, training_args):
