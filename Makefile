@@ -37,7 +37,8 @@ eval-demo: install
 
 # GRPO, DAPO, λ-GRPO (SGD and AdamW λ step) and GRPO-λ on the embedded model on CPU, evaluated on held-out
 # problems; writes docs/results.md with paired 95 % intervals. The defaults (4 seeds x 5 methods x 6 steps, 256
-# held-out problems) were sized from a measured ~4.5 min per run to stay within about 90 minutes on 2 cores.
+# held-out problems) are sized for about 90 minutes on 2 quiet cores from the earlier 4-method run's measured pace
+# (4.0 min per 8-step training run, ~4.75 min with its evaluation); not yet timed at these defaults on a quiet machine.
 SEEDS ?= 1,2,3,4
 STEPS ?= 6
 EVAL_SIZE ?= 256
