@@ -82,7 +82,7 @@ def conclusion(method: str, baseline: str, mean: float, half_width: float) -> st
         return f"{method} is worse than {baseline} ({interval}): a loss of between {-high:.1f} and {-low:.1f} points."
     return (
         f"{method} − {baseline}: {interval}, which includes 0: this run cannot tell them apart; it rules out (at "
-        f"95 %) a gain larger than {high:.1f} points and a loss larger than {-low:.1f} points."
+        f"95 %) a gain larger than {high:.1f} points and a loss larger than {-low + 0.0:.1f} points."
     )
 
 
