@@ -135,13 +135,7 @@ def _missing_shards(checkpoint: str, index: str) -> list[str]:
             shards = sorted(set(json.load(f)["weight_map"].values()))
     except (ValueError, KeyError, TypeError, AttributeError):
         return [f"{index} (cut short)"]
-    missing = []
-    for shard in shards:
-        if not os.path.isfile(os.path.join(checkpoint, shard)):
-            missing.append(shard)
-        elif not _readable(checkpoint, shard):
-            missing.append(f"{shard} (cut short)")
-    return missing
+    return _missing_torch_files(checkpoint, shards)
 
 
 def _missing_deepspeed_engine(checkpoint: str, needs: ResumeNeeds) -> list[str]:

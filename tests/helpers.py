@@ -4,6 +4,7 @@ import contextlib
 import functools
 import os
 import socket
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,6 +49,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def cli_launch_command(config_file, recipe, *overrides, port=None) -> list[str]:
+    """What a user runs: `accelerate launch --config_file CONFIG` with only the CPU overrides (2 processes, no mixed
+    precision) and the README's `-m lambda_trl.cli train --config RECIPE`."""
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file)]
+    command += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(port or free_port())]
+    return command + ["-m", "lambda_trl.cli", "train", "--config", str(recipe), *overrides]
 
 
 # ---- recipes ------------------------------------------------------------------------------------------------------

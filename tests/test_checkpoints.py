@@ -13,13 +13,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import free_port, write_recipe
+from helpers import cli_launch_command, free_port, write_recipe
 from safetensors.torch import load_file
 
 from lambda_trl import lambda_state
@@ -262,10 +261,7 @@ STEP_LINE = re.compile(rf"step\s+(\d+)/{STEPS} \|")
 
 def launch_command(recipe, port) -> list[str]:
     """What a user runs: `accelerate launch` with the shipped DDP config, only CPU overrides, the README's module."""
-    config = HERE.parent / "recipes" / "accelerate" / "ddp.yaml"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
-    command += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(port)]
-    return command + ["-m", "lambda_trl.cli", "train", "--config", str(recipe)]
+    return cli_launch_command(HERE.parent / "recipes" / "accelerate" / "ddp.yaml", recipe, port=port)
 
 
 class Job:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import free_port, write_recipe
+from helpers import cli_launch_command, free_port, write_recipe
 
 from lambda_trl.checkpoints import ResumeNeeds, missing_for_resume
 
@@ -228,15 +228,7 @@ def test_readme_launch_line_under_zero2(tmp_path, tiny_model_dir):
     recipe = write_recipe(
         tmp_path, tiny_model_dir, per_device_train_batch_size=4, max_steps=2, save_strategy="steps", save_steps=1
     )
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ACCELERATE_CONFIGS / "zero2.yaml"),
-    ]
-    command += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port())]
-    run(command + ["-m", "lambda_trl.cli", "train", "--config", str(recipe)])
+    run(cli_launch_command(ACCELERATE_CONFIGS / "zero2.yaml", recipe))
     output = tmp_path / "run"
     assert (output / "model.safetensors").is_file()
     final = json.loads((output / "token_preference_lambda.json").read_text())

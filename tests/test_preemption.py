@@ -10,14 +10,13 @@ import multiprocessing
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from helpers import write_recipe
+from helpers import cli_launch_command, write_recipe
 from safetensors.torch import load_file
-from test_distributed import ACCELERATE_CONFIGS, free_port
+from test_distributed import ACCELERATE_CONFIGS
 from transformers import TrainerCallback
 
 from lambda_trl.cli import main
@@ -154,15 +153,7 @@ LAUNCHER_EXIT_CODE = 1  # torch elastic's agent re-raises the SignalException (R
 
 
 def launch_command(recipe, *overrides):
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ACCELERATE_CONFIGS / "zero2.yaml"),
-    ]
-    command += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port())]
-    return command + ["-m", "lambda_trl.cli", "train", "--config", str(recipe), *overrides]
+    return cli_launch_command(ACCELERATE_CONFIGS / "zero2.yaml", recipe, *overrides)
 
 
 def launch(directory, *overrides, signal_to=None, timeout=600):
