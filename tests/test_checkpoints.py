@@ -371,7 +371,11 @@ def test_a_run_killed_five_times_ends_as_an_uninterrupted_run(tmp_path, tiny_mod
             job = Job(launch_command(recipe, port), log)
             launched.append(job)
             job.wait_for_step(target)
-            time.sleep(chooser.uniform(0.0, 1.0))
+            # A random moment in the next step at the latest: on a fast machine a fixed delay could outlast the
+            # remaining steps and kill a finished run in its final save.
+            moment = time.monotonic() + chooser.uniform(0.0, 1.0)
+            while time.monotonic() < moment and max(job.steps_logged()) <= target:
+                time.sleep(0.01)
             job.kill()
         else:
             job = Job(launch_command(recipe, port), log, kill_in_save=f"{target}:{kind}")
