@@ -72,8 +72,15 @@ def paired_interval(differences: list[float], confidence: float = 0.95) -> tuple
     return mean, quantile * statistics.stdev(differences) / len(differences) ** 0.5
 
 
-def conclusion(method: str, baseline: str, mean: float, half_width: float) -> str:
-    """What the interval allows one to say, whatever its sign."""
+def conclusion(method: str, baseline: str, differences: list[float]) -> str:
+    """What the paired interval over these per-seed differences allows one to say, whatever its sign."""
+    mean, half_width = paired_interval(differences)
+    if len(differences) > 1 and len({round(d, 9) for d in differences}) == 1:
+        # A t interval of zero width says the seeds agreed, not that the difference is known to that precision.
+        return (
+            f"{method} − {baseline}: {mean:+.1f} points on every one of the {len(differences)} seeds, so the t "
+            "interval has zero width; that shows the seeds agree at this scale, it bounds nothing beyond them."
+        )
     low, high = mean - half_width, mean + half_width
     interval = f"{mean:+.1f} points, 95 % interval [{low:+.1f}, {high:+.1f}]"
     if low > 0:
@@ -297,7 +304,7 @@ def report(args, seeds, summaries, base_accuracy, commands, wall_minutes) -> lis
             f"| {method} − {baseline} | {', '.join(f'{d:+.1f}' for d in differences)} | {mean:+.1f} | "
             f"[{mean - half_width:+.1f}, {mean + half_width:+.1f}] | {half_width:.1f} |"
         )
-        sentences.append(f"- {conclusion(method, baseline, mean, half_width)}")
+        sentences.append(f"- {conclusion(method, baseline, differences)}")
     runtimes = [s["seconds"] / 60 for runs in summaries.values() for s in runs]
     lines += [
         "",

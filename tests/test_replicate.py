@@ -27,12 +27,25 @@ def test_paired_interval_is_students_t_over_seeds():
 
 
 @pytest.mark.parametrize(
-    ("mean", "half_width", "says"),
-    [(5.0, 2.0, "beats DAPO"), (-5.0, 2.0, "worse than DAPO"), (1.0, 2.0, "cannot tell them apart")],
+    ("differences", "says", "interval"),
+    [
+        # mean 5, sd 1, t(0.975, 2) = 4.303: half-width 2.48
+        ([4.0, 5.0, 6.0], "beats DAPO", "[+2.5, +7.5]"),
+        ([-4.0, -5.0, -6.0], "worse than DAPO", "[-7.5, -2.5]"),
+        # mean 1, sd 2: half-width 4.97
+        ([-1.0, 1.0, 3.0], "cannot tell them apart", "[-4.0, +6.0]"),
+    ],
 )
-def test_each_comparison_gets_the_sentence_its_interval_allows(mean, half_width, says):
-    sentence = replicate.conclusion("λ-GRPO (AdamW)", "DAPO", mean, half_width)
-    assert says in sentence and f"[{mean - half_width:+.1f}, {mean + half_width:+.1f}]" in sentence
+def test_each_comparison_gets_the_sentence_its_interval_allows(differences, says, interval):
+    sentence = replicate.conclusion("λ-GRPO (AdamW)", "DAPO", differences)
+    assert says in sentence and interval in sentence
+
+
+@pytest.mark.parametrize("difference", [0.0, 1.2])
+def test_seeds_that_all_agree_are_not_reported_as_a_precise_interval(difference):
+    sentence = replicate.conclusion("λ-GRPO (SGD)", "DAPO", [difference] * 4)
+    assert f"{difference:+.1f} points on every one of the 4 seeds" in sentence and "zero width" in sentence
+    assert "rules out" not in sentence and "beats" not in sentence
 
 
 @pytest.mark.slow
