@@ -25,6 +25,8 @@ from pathlib import Path
 
 from scipy.stats import t as student_t
 
+from lambda_trl.eval.scoring import read_predictions
+
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = "recipes/cpu/smollm2_135m_lambda_grpo.yaml"
@@ -122,8 +124,8 @@ def eval_command(cli: list[str], model: str, work: Path, output: Path, label: st
 
 def run_summary(output: Path, records: list[dict], accuracy: float, seconds: float) -> dict:
     """
-    One run's figures: held-out accuracy, λ's trajectory (λ before each step, then the saved final λ), completion
-    length and f's spread over training.
+    One run's figures: held-out accuracy, its greedy held-out completions, λ's trajectory (λ before each step, then
+    the saved final λ), completion length and f's spread over training.
     """
     trajectory = [r["lambda/value"] for r in records if "lambda/value" in r]
     if trajectory:
@@ -136,6 +138,7 @@ def run_summary(output: Path, records: list[dict], accuracy: float, seconds: flo
 
     return {
         "accuracy": accuracy,
+        "completions": read_predictions(output / "eval" / "arithmetic.predictions.jsonl"),
         "lambda": trajectory,
         "mean_length": mean_of("completions/mean_length"),
         "f_std": mean_of("token_preference/f_std"),
@@ -195,6 +198,15 @@ def plot_lambda(summaries: dict, seeds: list[int], path: Path):
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def same_completion(runs: list[dict], baseline_runs: list[dict]) -> float:
+    """% of held-out problems whose greedy completion is identical under both methods, mean over the paired seeds."""
+    shares = []
+    for run, baseline in zip(runs, baseline_runs):
+        same = sum(run["completions"][idx] == completions for idx, completions in baseline["completions"].items())
+        shares.append(100 * same / len(baseline["completions"]))
+    return statistics.mean(shares)
 
 
 def figure_or_dash(value, fmt: str) -> str:
@@ -293,8 +305,8 @@ def report(args, seeds, summaries, base_accuracy, commands, wall_minutes) -> lis
         "",
         "## Paired differences (by seed, 95 % Student-t interval over seeds)",
         "",
-        "| comparison | per seed (points) | mean | 95 % interval | half-width |",
-        "|---|---|---|---|---|",
+        "| comparison | per seed (points) | mean | 95 % interval | half-width | same completion (% of problems) |",
+        "|---|---|---|---|---|---|",
     ]
     sentences = []
     for method, baseline in COMPARISONS:
@@ -302,7 +314,8 @@ def report(args, seeds, summaries, base_accuracy, commands, wall_minutes) -> lis
         mean, half_width = paired_interval(differences)
         lines.append(
             f"| {method} − {baseline} | {', '.join(f'{d:+.1f}' for d in differences)} | {mean:+.1f} | "
-            f"[{mean - half_width:+.1f}, {mean + half_width:+.1f}] | {half_width:.1f} |"
+            f"[{mean - half_width:+.1f}, {mean + half_width:+.1f}] | {half_width:.1f} | "
+            f"{same_completion(summaries[method], summaries[baseline]):.1f} |"
         )
         sentences.append(f"- {conclusion(method, baseline, differences)}")
     runtimes = [s["seconds"] / 60 for runs in summaries.values() for s in runs]
@@ -312,7 +325,8 @@ def report(args, seeds, summaries, base_accuracy, commands, wall_minutes) -> lis
         "",
         f"With {len(seeds)} seeds the interval is the mean ± t(0.975, {len(seeds) - 1}) · sd / √{len(seeds)} of the "
         "per-seed differences: it covers seed-to-seed variation of training and the sampling error of the held-out "
-        "set together.",
+        "set together. Same completion: the share of held-out problems on which both methods generated the identical "
+        "greedy completion, mean over seeds.",
         "",
         "![λ per step, every seed: SGD (the paper's step) and AdamW](results_lambda.png)",
         "",

