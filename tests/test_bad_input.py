@@ -379,6 +379,15 @@ def test_bad_input_in_a_fresh_process(build, expected, tmp_path):
     assert_nothing_written(tmp_path)
 
 
+def test_training_with_a_transformers_too_old_to_train_says_which_to_install(tmp_path, capsys, monkeypatch):
+    from lambda_trl.commands import train
+
+    monkeypatch.setattr(train.transformers, "__version__", "5.17.0")
+    assert main(recipe()(tmp_path)) == 2
+    assert_one_line(capsys.readouterr().err, [r"transformers>=5\.18, found 5\.17\.0", r"pip install"])
+    assert_nothing_written(tmp_path)
+
+
 def test_debug_shows_the_traceback(tmp_path):
     build, _ = next(case.values for case in CASES if case.id == "yaml-syntax")
     with pytest.raises(ValueError, match="not valid YAML"):

