@@ -57,10 +57,10 @@ def run_once(trainer_name: str, steps: int, hidden: int, layers: int, completion
     else:
         config, trainer_class = LambdaGRPOConfig(**fields), LambdaGRPOTrainer
 
-    def rollout(prompts, trainer):  # longer completions than the tests' script, up to the length limit
+    def rollout(prompts, trainer):  # the tests' scripted completions repeated (or cut) to the length limit
         output = scripted_rollout(prompts, trainer)
         output["completion_ids"] = [
-            (ids * (completion_length // len(ids)))[:completion_length] for ids in output["completion_ids"]
+            (ids * (completion_length // len(ids) + 1))[:completion_length] for ids in output["completion_ids"]
         ]
         output["logprobs"] = [[0.0] * len(ids) for ids in output["completion_ids"]]
         return output
@@ -86,7 +86,10 @@ def run_once(trainer_name: str, steps: int, hidden: int, layers: int, completion
 
 
 def loss_microbenchmark(repeats: int, hidden: int, layers: int, completion_length: int) -> dict:
-    """compute_loss + backward of both trainers on one fixed batch, alternating in one process: the overhead alone."""
+    """
+    compute_loss + backward of both trainers on one fixed batch, alternating in one process: the overhead alone. On
+    the GPU when there is one (float32 for both, CUDA-synchronized around each repetition).
+    """
     import torch
     from trl import GRPOConfig, GRPOTrainer
 
@@ -94,10 +97,12 @@ def loss_microbenchmark(repeats: int, hidden: int, layers: int, completion_lengt
     from lambda_trl.testing import count_a_reward, fixed_batch, sum_dataset, tiny_config_fields, tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
+    on_gpu = torch.cuda.is_available()
+    fields = tiny_config_fields("/tmp/bench-loss", use_cpu=not on_gpu)
     trainers = {}
     for name, (trainer_class, config) in {
-        "trl-dapo": (GRPOTrainer, GRPOConfig(**tiny_config_fields("/tmp/bench-loss", loss_type="dapo"))),
-        "lambda-grpo": (LambdaGRPOTrainer, LambdaGRPOConfig(**tiny_config_fields("/tmp/bench-loss"))),
+        "trl-dapo": (GRPOTrainer, GRPOConfig(**fields, loss_type="dapo")),
+        "lambda-grpo": (LambdaGRPOTrainer, LambdaGRPOConfig(**fields)),
     }.items():
         model = benchmark_model(tokenizer, hidden, layers, completion_length)
         trainer = trainer_class(
@@ -115,13 +120,18 @@ def loss_microbenchmark(repeats: int, hidden: int, layers: int, completion_lengt
     batch = fixed_batch(
         lengths, torch.randn(16, generator=generator).tolist(), 8, torch.randperm(16, generator=generator)
     )
+    device = trainers["trl-dapo"].accelerator.device
+    batch = {key: value.to(device) for key, value in batch.items()}
+    synchronize = torch.cuda.synchronize if on_gpu else lambda: None  # CUDA kernels run asynchronously
     times = {name: [] for name in trainers}
     for repeat in range(repeats + 3):
         for name in list(trainers) if repeat % 2 == 0 else list(trainers)[::-1]:
             trainer = trainers[name]
             trainer.model.zero_grad()
+            synchronize()
             started = time.perf_counter()
             trainer.compute_loss(trainer.model, batch).backward()
+            synchronize()
             if repeat >= 3:  # warm-up
                 times[name].append(time.perf_counter() - started)
     return times
@@ -193,7 +203,9 @@ def main():
 
     loss_times = loss_microbenchmark(args.loss_repeats, args.hidden, args.layers, args.completion_length)
     loss_ratios = [ours / theirs for ours, theirs in zip(loss_times["lambda-grpo"], loss_times["trl-dapo"])]
-    print(f"\nloss + backward on one fixed batch, {args.loss_repeats} alternating repetitions in one process:")
+    print(
+        f"\nloss + backward on one fixed batch ({device}), {args.loss_repeats} alternating repetitions in one process:"
+    )
     print("| trainer | median time (ms) |")
     print("|---|---|")
     for name, values in loss_times.items():
