@@ -150,6 +150,11 @@ CASES = [
     pytest.param(recipe(max_steps=2.5), ["max_steps", "must be an integer", "2.5"], id="int-given-fraction"),
     pytest.param(recipe(max_steps=True), ["max_steps", "must be an integer", "True"], id="int-given-bool"),
     pytest.param(recipe(learn_lambda="maybe"), ["learn_lambda", "true or false", "'maybe'"], id="bool-given-maybe"),
+    pytest.param(
+        recipe(save_strategy="best", metric_for_best_model="reward"),
+        ["save_strategy 'best'", "save_strategy: steps"],
+        id="save-strategy-best-without-evaluation",
+    ),
     pytest.param(recipe(reward_weights=["x"]), ["reward_weights", "each a number", "'x'"], id="list-item-wrong-type"),
     pytest.param(
         with_flags(recipe(), "--learning_rate", "abc"),

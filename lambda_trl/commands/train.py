@@ -299,6 +299,13 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
     Trains, then saves the model with its model card (and the recipe, when given); returns the trainer. A run
     stopped by a preemption signal ends at its checkpoint instead: no final model, card or Hub push.
     """
+    if training_args.save_strategy == "best":
+        # transformers saves a "best" checkpoint only when its evaluation loop finds a new best metric, and this
+        # command runs none (eval_benchmarks logs through the training metrics): no checkpoint would ever be written.
+        raise ValueError(
+            "save_strategy 'best' writes a checkpoint only after the Trainer's evaluation, which lambda-trl train does "
+            "not run: use save_strategy: steps (with save_steps) and pick the best step from the logged metrics."
+        )
     # First, so that a bad checkpoint fails before anything is loaded or written to output_dir.
     checkpoint = checkpoint_to_resume(script_args, training_args, model_args)
     model_name = set_model_init_kwargs(training_args, model_args)
