@@ -10,6 +10,7 @@ Hugging Face `math-verify` (fractions vs decimals, sets, intervals, symbolic for
 import math
 import multiprocessing
 import os
+import re
 import time
 from multiprocessing.pool import Pool
 
@@ -51,13 +52,26 @@ def ground_truth_answer(solution: str) -> str:
     return (boxed if boxed is not None else solution).strip()
 
 
+SCIENTIFIC_NOTATION = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+))[eE]([-+]?\d+)\s*")
+
+
+def latex_scientific_notation(answer: str) -> str:
+    r"""
+    `4.5e33` as `4.5\times 10^{33}`; anything else unchanged. math-verify reads `4.5e33` as a number equal only to
+    itself written the same way, so a gold answer in that form (58 of Minerva Math's 272) would mark the LaTeX form
+    a model writes wrong.
+    """
+    match = SCIENTIFIC_NOTATION.fullmatch(answer)
+    return f"{match[1]}\\times 10^{{{int(match[2])}}}" if match else answer
+
+
 def answers_match(prediction: str, ground_truth: str) -> bool:
     """Whether two final answers are mathematically equivalent; any failure or time-out counts as not equivalent."""
     from math_verify import parse, verify
 
     try:
-        gold = parse(f"\\boxed{{{ground_truth}}}", parsing_timeout=TIMEOUT_SECONDS)
-        target = parse(f"\\boxed{{{prediction}}}", parsing_timeout=TIMEOUT_SECONDS)
+        gold = parse(f"\\boxed{{{latex_scientific_notation(ground_truth)}}}", parsing_timeout=TIMEOUT_SECONDS)
+        target = parse(f"\\boxed{{{latex_scientific_notation(prediction)}}}", parsing_timeout=TIMEOUT_SECONDS)
         if not gold or not target:
             return prediction.strip() == ground_truth.strip()
         return bool(verify(gold, target, timeout_seconds=TIMEOUT_SECONDS))

@@ -35,7 +35,12 @@ ANSWER_FORMATS = {
     ("math500", 3): [("1", True), ("-2", False)],  # the solution's last \boxed{}, not its first
     ("math500", 5): [("25", True), ("2.5", False)],  # 25\%
     ("minerva_math", 0): [("60\\text{ km/h}", True), ("6", False)],  # \boxed{60} \mathrm{~km/h}
-    ("minerva_math", 1): [("3.8e28", True), ("3.8e26", False)],
+    ("minerva_math", 1): [
+        ("3.8e28", True),
+        (r"3.8 \times 10^{28}", True),
+        ("3.8e26", False),
+        (r"3.8\times10^{26}", False),
+    ],
     ("minerva_math", 2): [("12", True), ("13", False)],  # \boxed{12 \mathrm{~s}}
     ("minerva_math", 3): [("mv^2/r", True), ("\\frac{mv}{r}", False)],
     ("minerva_math", 4): [("\\frac{3}{4}", True), ("0.25", False)],  # the second of two boxes

@@ -2,7 +2,13 @@ import time
 
 import pytest
 
-from lambda_trl.answers import AnswerChecker, answers_match, ground_truth_answer, last_boxed_answer
+from lambda_trl.answers import (
+    AnswerChecker,
+    answers_match,
+    ground_truth_answer,
+    last_boxed_answer,
+    latex_scientific_notation,
+)
 from lambda_trl.rewards import boxed_format_reward, boxed_math_reward
 
 
@@ -41,10 +47,28 @@ def test_ground_truth_answer_takes_the_solutions_last_box():
         (r"10\text{ cm}", "10"),
         (r"\sqrt{8}", r"2\sqrt{2}"),
         ("27", "27.0"),
+        # Minerva Math writes 58 of its 272 gold answers in e-notation.
+        (r"4.5 \times 10^{33}", "4.5e33"),
+        (r"2.7778\cdot10^{-6}", "2.7778e-6"),
+        ("4.5e33", r"4.5\times10^{33}"),
+        ("0.000012", "1.2e-5"),
     ],
 )
 def test_equivalent_forms_are_correct(prediction, truth):
     assert boxed_math_reward([rf"The answer is \boxed{{{prediction}}}."], solution=[truth]) == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("prediction", "truth"),
+    [(r"4.5 \times 10^{32}", "4.5e33"), ("4.6e33", r"4.5\times 10^{33}"), ("4.5", "4.5e33"), ("33", "4.5e33")],
+)
+def test_scientific_notation_near_misses_are_wrong(prediction, truth):
+    assert boxed_math_reward([rf"The answer is \boxed{{{prediction}}}."], solution=[truth]) == [-0.5]  # boxed, wrong
+
+
+@pytest.mark.parametrize("answer", ["2e", "e^{3}", "3e^2", "4.5e33 m", "x e 3", "10^{5}"])
+def test_only_plain_scientific_notation_is_rewritten(answer):
+    assert latex_scientific_notation(answer) == answer
 
 
 def test_reward_levels():
