@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import re
 import time
+from decimal import Decimal
 from multiprocessing.pool import Pool
 
 
@@ -52,7 +53,12 @@ def ground_truth_answer(solution: str) -> str:
     return (boxed if boxed is not None else solution).strip()
 
 
-SCIENTIFIC_NOTATION = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+))[eE]([-+]?\d+)\s*")
+_MANTISSA = r"([-+]?(?:\d+\.?\d*|\.\d+))"
+SCIENTIFIC_NOTATION = re.compile(rf"\s*{_MANTISSA}[eE]([-+]?\d{{1,4}})\s*")
+PLAIN_NUMBER = re.compile(
+    rf"\s*{_MANTISSA}(?:[eE]([-+]?\d{{1,4}})|\s*\\(?:times|cdot)\s*10\^(?:\{{([-+]?\d{{1,4}})\}}|(\d)))?\s*"
+)
+RELATIVE_TOLERANCE = Decimal("1e-9")
 
 
 def latex_scientific_notation(answer: str) -> str:
@@ -62,13 +68,36 @@ def latex_scientific_notation(answer: str) -> str:
     a model writes wrong.
     """
     match = SCIENTIFIC_NOTATION.fullmatch(answer)
-    return f"{match[1]}\\times 10^{{{int(match[2])}}}" if match else answer
+    return f"{Decimal(match[1])}\\times 10^{{{int(match[2])}}}" if match else answer
+
+
+def scientific_numbers_match(prediction: str, ground_truth: str) -> bool | None:
+    r"""
+    Whether two plain numbers, at least one in scientific notation (`2.88e-19`, `2.88 \times 10^{-19}`), are equal
+    to a relative 1e-9; None when either is something else. math-verify compares numbers on an absolute scale (to
+    6 decimals, or sympy's chop), which would equate `2.9e-19` with `2.88e-19` (23 of Minerva's gold answers are
+    below 1e-6).
+    """
+    numbers = []
+    for answer in (prediction, ground_truth):
+        match = PLAIN_NUMBER.fullmatch(answer)
+        if match is None:
+            return None
+        exponent = next((e for e in match.groups()[1:] if e is not None), None)
+        numbers.append((Decimal(match[1]).scaleb(int(exponent or 0)), exponent is not None))
+    (a, a_scientific), (b, b_scientific) = numbers
+    if not (a_scientific or b_scientific):
+        return None
+    return abs(a - b) <= RELATIVE_TOLERANCE * max(abs(a), abs(b))
 
 
 def answers_match(prediction: str, ground_truth: str) -> bool:
     """Whether two final answers are mathematically equivalent; any failure or time-out counts as not equivalent."""
     from math_verify import parse, verify
 
+    numeric = scientific_numbers_match(prediction, ground_truth)
+    if numeric is not None:
+        return numeric
     try:
         gold = parse(f"\\boxed{{{latex_scientific_notation(ground_truth)}}}", parsing_timeout=TIMEOUT_SECONDS)
         target = parse(f"\\boxed{{{latex_scientific_notation(prediction)}}}", parsing_timeout=TIMEOUT_SECONDS)

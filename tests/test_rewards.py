@@ -52,6 +52,8 @@ def test_ground_truth_answer_takes_the_solutions_last_box():
         (r"2.7778\cdot10^{-6}", "2.7778e-6"),
         ("4.5e33", r"4.5\times10^{33}"),
         ("0.000012", "1.2e-5"),
+        (r"38\times 10^{27}", "3.8e28"),
+        ("2.88e-19", r"2.88 \times 10^{-19}"),
     ],
 )
 def test_equivalent_forms_are_correct(prediction, truth):
@@ -60,13 +62,37 @@ def test_equivalent_forms_are_correct(prediction, truth):
 
 @pytest.mark.parametrize(
     ("prediction", "truth"),
-    [(r"4.5 \times 10^{32}", "4.5e33"), ("4.6e33", r"4.5\times 10^{33}"), ("4.5", "4.5e33"), ("33", "4.5e33")],
+    [
+        (r"4.5 \times 10^{32}", "4.5e33"),
+        ("4.6e33", r"4.5\times 10^{33}"),
+        ("4.5", "4.5e33"),
+        ("33", "4.5e33"),
+        # math-verify alone compares on an absolute scale and would call these equal
+        ("2.9e-19", "2.88e-19"),
+        (r"2.9\times10^{-19}", "2.88e-19"),
+        ("0", "2.88e-19"),
+        ("0.0000029", "2.7778e-6"),
+    ],
 )
 def test_scientific_notation_near_misses_are_wrong(prediction, truth):
     assert boxed_math_reward([rf"The answer is \boxed{{{prediction}}}."], solution=[truth]) == [-0.5]  # boxed, wrong
 
 
-@pytest.mark.parametrize("answer", ["2e", "e^{3}", "3e^2", "4.5e33 m", "x e 3", "10^{5}"])
+@pytest.mark.parametrize(
+    ("answer", "latex"),
+    [
+        ("4.5e33", "4.5\\times 10^{33}"),
+        ("-1.5e-3", "-1.5\\times 10^{-3}"),
+        ("1e+05", "1\\times 10^{5}"),
+        (".5e3", "0.5\\times 10^{3}"),
+        ("+4.e2", "4\\times 10^{2}"),
+    ],
+)
+def test_scientific_notation_becomes_latex_math_verify_reads(answer, latex):
+    assert latex_scientific_notation(answer) == latex
+
+
+@pytest.mark.parametrize("answer", ["2e", "e^{3}", "3e^2", "4.5e33 m", "x e 3", "10^{5}", "1e" + "9" * 5000])
 def test_only_plain_scientific_notation_is_rewritten(answer):
     assert latex_scientific_notation(answer) == answer
 
