@@ -204,7 +204,7 @@ def same_completion(runs: list[dict], baseline_runs: list[dict]) -> float:
     """% of held-out problems whose greedy completion is identical under both methods, mean over the paired seeds."""
     shares = []
     for run, baseline in zip(runs, baseline_runs):
-        same = sum(run["completions"][idx] == completions for idx, completions in baseline["completions"].items())
+        same = sum(run["completions"].get(idx) == completions for idx, completions in baseline["completions"].items())
         shares.append(100 * same / len(baseline["completions"]))
     return statistics.mean(shares)
 

@@ -281,7 +281,7 @@ def _expected(action) -> str:
 
 def run(argv: list[str]) -> int:
     """`lambda-trl train ARGS`."""
-    if Version(transformers.__version__) < Version(TRAINING_TRANSFORMERS):
+    if Version(transformers.__version__).release < Version(TRAINING_TRANSFORMERS).release:  # 5.18.0.dev0 trains
         raise ValueError(
             f"lambda-trl train needs transformers>={TRAINING_TRANSFORMERS}, found {transformers.__version__}: "
             f"pip install 'transformers>={TRAINING_TRANSFORMERS},<6'."
