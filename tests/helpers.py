@@ -7,10 +7,12 @@ import socket
 import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
 import yaml
+from packaging.version import Version
 
 from lambda_trl.commands.train import parse_arguments
 from lambda_trl.testing import fixed_batch, sum_dataset, tiny_model, tiny_tokenizer
@@ -57,6 +59,13 @@ def cli_launch_command(config_file, recipe, *overrides, port=None) -> list[str]:
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file)]
     command += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(port or free_port())]
     return command + ["-m", "lambda_trl.cli", "train", "--config", str(recipe), *overrides]
+
+
+def launcher_exit_code(signum: int) -> int:
+    """The exit code of `accelerate launch` whose torch elastic agent forwarded `signum` to its workers and shut them
+    down: accelerate 1.16 exits with 128 + the signal (its `_run_torchrun` catches torch's SignalException); 1.15 and
+    older let the exception end the process, which exits with 1 (README: "Preemption")."""
+    return 128 + signum if Version(version("accelerate")) >= Version("1.16") else 1
 
 
 # ---- recipes ------------------------------------------------------------------------------------------------------

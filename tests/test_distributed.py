@@ -3,7 +3,7 @@
 batch (lambda_trl.testing.distributed_worker). Each run reports the engine it actually ran under, so a launcher that silently
 falls back to another engine fails the test instead of passing it.
 
-FSDP2 is not here: accelerate 1.15 enables FSDP only on accelerator devices (on CPU, fsdp.yaml runs as plain
+FSDP2 is not here: accelerate 1.15 and 1.16 enable FSDP only on accelerator devices (on CPU, fsdp.yaml runs as plain
 multi-CPU data parallel), so its check is part of the GPU kit.
 """
 
