@@ -38,8 +38,9 @@ eval-demo: install
 # GRPO, DAPO, λ-GRPO (SGD and AdamW λ step) and GRPO-λ on the embedded model on CPU, evaluated on held-out
 # problems; writes docs/results.md with paired 95 % intervals. The defaults (4 seeds x 5 methods x 6 steps, 256
 # held-out problems) took 67 min on 2 quiet cores on the morning of 2026-12-02 (3.3 min a run with its evaluation)
-# and 133 min that afternoon on the same kind of machine (6.5 min a run, 5.0-8.3; a few test runs beside it at times):
-# the host's speed varies ~2x.
+# and 133 min that afternoon on the same kind of machine (6.5 min a run, 5.0-8.3; a few test runs beside it at times);
+# 110 min on 2 quiet cores on 2026-12-05 (5.4 min a run, 4.8-5.9). The host's speed varies ~2x; every run gave the
+# same accuracy for every method and seed. SEEDS=1,2,3 takes three quarters of the time, with wider intervals.
 SEEDS ?= 1,2,3,4
 STEPS ?= 6
 EVAL_SIZE ?= 256
