@@ -8,7 +8,8 @@ DEMO_RECIPE := recipes/cpu/smollm2_135m_lambda_grpo.yaml
 DEMO_OUTPUT := outputs/demo-smollm2-lambda-grpo
 EVAL_DEMO := --benchmarks gsm8k,math500 --limit 10 --max-new-tokens 192 --batch-size 10
 
-.PHONY: install demo eval-demo replicate test test-slow test-faults test-wheel test-vllm lint format bench gpu-check clean
+.PHONY: install demo eval-demo replicate test test-slow test-faults test-wheel test-vllm lint format bench gpu-check \
+	docs docs-serve test-docs clean
 
 install: $(STAMP)
 
@@ -92,6 +93,21 @@ $(VLLM_STAMP): pyproject.toml Makefile
 test-vllm: $(VLLM_STAMP)
 	$(VLLM_BIN)/python -m pytest -q -m vllm tests/test_eval_vllm.py
 
+# The documentation site (mkdocs.yml): the `docs` extra into the same venv (the configuration reference imports the
+# package's dataclasses), then a --strict build into site/. NO_MKDOCS_2_WARNING: Material's banner about MkDocs 2.
+DOCS_STAMP := $(VENV)/.docs-installed
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(MKDOCS) build --strict
+
+docs-serve: $(DOCS_STAMP)
+	$(MKDOCS) serve
+
 lint: install
 	$(BIN)/ruff check lambda_trl tests benchmarks scripts
 	$(BIN)/ruff format --check lambda_trl tests benchmarks scripts
@@ -117,4 +133,4 @@ gpu-check:
 	PYTHONPATH=$(GPU_SITE):$(CURDIR) $(GPU_PYTHON) scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) build site *.egg-info .pytest_cache

@@ -11,10 +11,10 @@ $$
 
 | scheme    | $f(o_i)$                                   |
 |-----------|--------------------------------------------|
-| `grpo`    | $\mu / |o_i|$                              |
+| `grpo`    | $\mu / \lvert o_i \rvert$                  |
 | `dapo`    | $1$                                        |
 | `dr_grpo` | $\mu$                                      |
-| `lambda`  | $G \cdot \mathrm{softmax}_i(h_i^\lambda)$, $h_i = 1 + r z_i$, $z_i = (|o_i| - \mu)/\sigma$ |
+| `lambda`  | $G \cdot \mathrm{softmax}_i(h_i^\lambda)$, $h_i = 1 + r z_i$, $z_i = (\lvert o_i \rvert - \mu)/\sigma$ |
 
 with $\mu$, $\sigma$ the mean and unbiased standard deviation of the $G$ lengths of a group. This module is pure torch
 and imports no TRL, so the math can be read and tested on its own.
