@@ -14,7 +14,8 @@ NORMALIZERS = ("batch", "group")
 @dataclass
 class LambdaGRPOConfig(GRPOConfig):
     r"""
-    Configuration class for [`LambdaGRPOTrainer`] (λ-GRPO, https://huggingface.co/papers/2510.06870).
+    Configuration class for [`LambdaGRPOTrainer`][lambda_trl.trainer.LambdaGRPOTrainer] (λ-GRPO,
+    https://huggingface.co/papers/2510.06870).
 
     Inherits every parameter of `trl.GRPOConfig`. The loss is the paper's unified token-mean objective (TRL's
     `loss_type="dapo"` normalizer, $1/\sum_i |o_i|$ over the optimizer batch) with a per-completion weight $f(o_i)$

@@ -11,10 +11,12 @@ TRACE_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 @dataclass
 class LambdaReturnGRPOConfig(LambdaGRPOConfig):
     r"""
-    Configuration class for [`LambdaReturnGRPOTrainer`] (GRPO-λ, https://huggingface.co/papers/2510.00194).
+    Configuration class for [`LambdaReturnGRPOTrainer`][lambda_trl.lambda_return_trainer.LambdaReturnGRPOTrainer]
+    (GRPO-λ, https://huggingface.co/papers/2510.00194).
 
-    Inherits every parameter of [`LambdaGRPOConfig`]. `token_preference` defaults to `"none"` here (plain GRPO-λ on
-    TRL's `loss_type`); set it to `"lambda"` to combine λ-GRPO's learnable token preference with the traces.
+    Inherits every parameter of [`LambdaGRPOConfig`][lambda_trl.config.LambdaGRPOConfig]. `token_preference` defaults
+    to `"none"` here (plain GRPO-λ on TRL's `loss_type`); set it to `"lambda"` to combine λ-GRPO's learnable token
+    preference with the traces.
 
     Parameters:
         trace_lambda (`float`, *optional*, defaults to `0.99`):

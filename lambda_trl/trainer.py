@@ -38,7 +38,7 @@ class LambdaGRPOTrainer(GRPOTrainer):
 
     Each completion's group lengths are recorded at generation time, gathered across processes like TRL's rewards,
     because TRL shuffles the generation batch into micro-batches afterwards. λ is trained as an extra parameter group
-    of the trainer's optimizer (see [`TokenPreferenceOptimizer`]).
+    of the trainer's optimizer (see [`TokenPreferenceOptimizer`][lambda_trl.optimizer.TokenPreferenceOptimizer]).
 
     Subclasses hook in through `_loss_inputs` (the batch TRL's loss reads), TRL's `_get_per_token_logps_and_entropies`
     and `model_card_lines`.
