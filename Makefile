@@ -108,6 +108,11 @@ docs: $(DOCS_STAMP)
 docs-serve: $(DOCS_STAMP)
 	$(MKDOCS) serve
 
+# tests/test_docs.py: builds the site itself (--strict) and opens it in headless Chromium (Debian's `chromium`):
+# typeset equations, the notebooks' plots, search. LAMBDA_TRL_DOCS_SCREENSHOTS=DIR keeps a PNG of each page checked.
+test-docs: $(DOCS_STAMP)
+	$(BIN)/python -m pytest -q tests/test_docs.py
+
 lint: install
 	$(BIN)/ruff check lambda_trl tests benchmarks scripts
 	$(BIN)/ruff format --check lambda_trl tests benchmarks scripts
