@@ -59,6 +59,7 @@ CATEGORIES = [
     pytest.param(r"\boxed{1.24 \times 10^{-7}}", "1.24e-8", "minerva_math", False, False, id="e-notation-wrong"),
     # The harness's numeric quirks: gold x100 / gold /100, and a 1e-4 relative tolerance.
     pytest.param(r"\boxed{50}", "0.5", "college_math", False, True, id="gold-x100"),
+    pytest.param(r"\boxed{0.5}", "50", "college_math", False, True, id="gold-over-100"),
     pytest.param(r"\boxed{3.1416}", "3.14159", "olympiadbench", False, True, id="rel-1e-4"),
     # Intervals: the harness ignores bracket types.
     pytest.param(r"\boxed{(0,1)}", "(0,1]", "college_math", False, True, id="interval-brackets"),
