@@ -5,8 +5,11 @@ the Qwen2.5-Math harness's as documented in lambda_trl/qwen_math.py); then the p
 output, the reward's grader choice, the time cap.
 """
 
+import importlib.util
 import json
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +19,9 @@ from lambda_trl.eval.benchmarks import BENCHMARKS
 from lambda_trl.eval.scoring import score_rows
 from lambda_trl.graders import QWEN_MATH_TIMEOUT_SECONDS, AnswerChecker, check_answers
 from lambda_trl.rewards import boxed_math_reward, load_reward_function
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def record(benchmark: str, answer: str) -> dict:
@@ -53,6 +59,7 @@ CATEGORIES = [
     pytest.param(r"\boxed{1.24 \times 10^{-7}}", "1.24e-8", "minerva_math", False, False, id="e-notation-wrong"),
     # The harness's numeric quirks: gold x100 / gold /100, and a 1e-4 relative tolerance.
     pytest.param(r"\boxed{50}", "0.5", "college_math", False, True, id="gold-x100"),
+    pytest.param(r"\boxed{0.5}", "50", "college_math", False, True, id="gold-over-100"),
     pytest.param(r"\boxed{3.1416}", "3.14159", "olympiadbench", False, True, id="rel-1e-4"),
     # Intervals: the harness ignores bracket types.
     pytest.param(r"\boxed{(0,1)}", "(0,1]", "college_math", False, True, id="interval-brackets"),
@@ -153,3 +160,27 @@ def test_eval_score_writes_both_verdicts_per_row(tmp_path, benchmarks_dir, capsy
     half_and_one = 100 * 1.5 / len(rows)
     assert printed["accuracy"] == pytest.approx(half_and_one)
     assert printed["graders"]["math-verify"]["accuracy"] == pytest.approx(100 * 0.5 / len(rows))
+
+
+def test_the_comparison_page_scores_real_predictions(tmp_path, benchmarks_dir, monkeypatch):
+    # scripts/compare_graders.py --report-only: what docs/graders.md is made from, on the stand-in files.
+    predictions_dir = tmp_path / "predictions"
+    predictions_dir.mkdir()
+    (predictions_dir / "settings.json").write_text(json.dumps({"max_new_tokens": 8, "batch_size": 2}))
+    rows = BENCHMARKS["math500"].load_rows(benchmarks_dir)
+    rows = [rows[0], next(row for row in rows[1:] if row["qwen_math_answer"].isdigit())]  # a last number to find
+    completions = [f"so \\boxed{{{rows[0]['answer']}}}", f"I think it is {rows[1]['qwen_math_answer']}"]
+    lines = [{"idx": row["idx"], "completions": [text]} for row, text in zip(rows, completions)]
+    (predictions_dir / "math500.predictions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    page = tmp_path / "graders.md"
+    arguments = ["compare_graders.py", "--report-only", "--data-dir", str(benchmarks_dir)]
+    monkeypatch.setattr(sys, "argv", arguments + ["--output-dir", str(predictions_dir), "--docs", str(page)])
+    spec = importlib.util.spec_from_file_location("compare_graders", ROOT / "scripts" / "compare_graders.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main()  # in this process: the registry is pinned to the stand-ins here
+    text = page.read_text()
+    assert "| math500 | 2 | 50.0 | 100.0 | 1 |" in text  # the unboxed answer: only the harness's last number
+    assert "no box, no stated answer: qwen-math takes the last number of the text" in text
+    for name in BENCHMARKS:  # the gold tables cover every set
+        assert text.count(f"| {name} | {len(BENCHMARKS[name].load_rows(benchmarks_dir))} |") == 2

@@ -75,7 +75,7 @@ def summarize(benchmark: Benchmark, scored: list[dict], grader: str = DEFAULT_GR
     by_grader = {
         name: {
             "accuracy": 100.0 * sum(row["score"][name] for row in scored) / len(scored) if scored else 0.0,
-            "n_predicted": sum(any(answer is not None for answer in row["extracted"][name]) for row in scored),
+            "n_predicted": sum(any(row["extracted"][name]) for row in scored),
         }
         for name in GRADERS
     }
