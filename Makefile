@@ -128,7 +128,7 @@ bench: install
 # scripts/gpu_wheelhouse.sh where PyPI is reachable: what the GPU image lacks) into GPU_SITE with --no-deps, then runs
 # every part that fits and writes docs/gpu.md. Keep "site-packages" in GPU_SITE's path: dill (datasets' hashing)
 # pickles by value what modules outside such a path define. GPU_CHECK_ARGS: e.g. "--budget-minutes 5 --parts bf16".
-# The CPU dry run of the same code runs in `make test`; README.md, "GPU verification kit", has the lent H200's plan.
+# The CPU dry run of the same code runs in `make test`; docs/gpu-kit.md has the lent H200's plan.
 GPU_PYTHON ?= python3
 GPU_SITE ?= /tmp/lambda-trl/site-packages
 GPU_CHECK_ARGS ?=

@@ -15,7 +15,7 @@ Why each choice:
 - The ranks agree at every step end through one all-reduce (MAX) of the signal number on the training device: the
   signal may reach the ranks during different steps (or reach only some: the launcher forwards it to its node's
   workers only), and a checkpoint needs every rank in the same save. One 1-element collective per step costs
-  under a millisecond (README, "Preemption"), next to steps of seconds.
+  under a millisecond (docs/scaling-out.md, "Preemption and exit codes"), next to steps of seconds.
 - The checkpoint is transformers' own (`control.should_save` then `should_training_stop`): the same files, the same
   code path and the same resume as a periodic one, whatever `save_strategy` is (also "no"). At an epoch end the
   callback stops a second save of the same step.

@@ -3,6 +3,8 @@
 - The configuration reference is generated from the dataclasses themselves: a page line
   `<!-- fields: lambda_trl.config.LambdaGRPOConfig -->` becomes a table of the fields that class itself defines
   (name, type, default, choices and help from the field metadata), so the tables cannot drift from the code.
+- A page line `<!-- include: recipes/README.md -->` becomes that file of the repository, its links into docs/
+  (`../docs/graders.md`, right on GitHub) made relative to the site's pages, so the file has one source.
 - MathJax is copied from the installed django-static-mathjax package into the site, so equations typeset offline
   (a cluster's intranet, the browser test) as well as online.
 - The GPU verification kit's report, `docs/gpu.md`, joins the Results section once `make gpu-check` has written it.
@@ -23,6 +25,7 @@ from mkdocs.structure.files import File
 MATHJAX_SCRIPT = "assets/javascripts/mathjax/tex-svg.js"
 GPU_PAGE = "gpu.md"
 FIELDS_MARKER = re.compile(r"^<!-- fields: ([\w.]+) -->$", re.MULTILINE)
+INCLUDE_MARKER = re.compile(r"^<!-- include: ([\w./-]+) -->$", re.MULTILINE)
 
 
 def _type_name(annotation) -> str:
@@ -90,7 +93,16 @@ def on_config(config):
     return config
 
 
+def included(path: str, config) -> str:
+    """A repository file (outside docs/) for a page at the top of the site: `../docs/X` links become `X`."""
+    source = Path(config["docs_dir"]).parent / path
+    if not source.is_file():
+        raise PluginError(f"include: {path} does not exist.")
+    return source.read_text().replace("](../docs/", "](")
+
+
 def on_page_markdown(markdown, page, config, files):
+    markdown = INCLUDE_MARKER.sub(lambda match: included(match.group(1), config), markdown)
     anchors = set()
     return FIELDS_MARKER.sub(lambda match: fields_table(match.group(1), anchors), markdown)
 

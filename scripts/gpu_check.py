@@ -49,7 +49,7 @@ RECIPE = ROOT / "recipes" / "cpu" / "smollm2_135m_lambda_grpo.yaml"
 OVERHEAD = ROOT / "benchmarks" / "overhead.py"
 WORKER = "lambda_trl.testing.gpu_worker"
 # The device plan's 12 minutes less the machine's start (~1.5 min), the transfers and the wheels' install (~1 min)
-# and a minute in reserve. README.md, "GPU verification kit", gives the plan.
+# and a minute in reserve. docs/gpu-kit.md gives the plan.
 DEFAULT_BUDGET_MINUTES = 8.5
 # Kept back at the end for the plot and the last report; the long run is stopped this long before the budget ends.
 FINISH_SECONDS = 10.0
@@ -80,7 +80,7 @@ class Profile:
     trace_timings: float  # the traces part after its worker started
 
 
-# H200 figures are estimates (README.md, "GPU verification kit", says how they were made); the CPU ones were measured
+# H200 figures are estimates (docs/gpu-kit.md says how they were made); the CPU ones were measured
 # by the dry run on 2 cores.
 GPU = Profile(
     steps=12,

@@ -64,7 +64,7 @@ def cli_launch_command(config_file, recipe, *overrides, port=None) -> list[str]:
 def launcher_exit_code(signum: int) -> int:
     """The exit code of `accelerate launch` whose torch elastic agent forwarded `signum` to its workers and shut them
     down: accelerate 1.16 exits with 128 + the signal (its `_run_torchrun` catches torch's SignalException); 1.15 and
-    older let the exception end the process, which exits with 1 (README: "Preemption")."""
+    older let the exception end the process, which exits with 1 (docs/scaling-out.md, "Preemption and exit codes")."""
     return 128 + signum if Version(version("accelerate")) >= Version("1.16") else 1
 
 
