@@ -18,7 +18,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from ..checkpoints import TRAINER_STATE_NAME, ResumeNeeds, missing_for_resume, newest_complete_checkpoint
-from ..config import LambdaGRPOConfig
+from ..config import RENAMED_FIELDS, LambdaGRPOConfig
 from ..data import load_training_set
 from ..lambda_return_config import LambdaReturnGRPOConfig
 from ..lambda_return_trainer import LambdaReturnGRPOTrainer
@@ -182,6 +182,7 @@ def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOCo
 
     parser = make_parser(values["trainer"])
     known = {f.name for dataclass_type in parser.dataclass_types for f in fields(dataclass_type) if f.init}
+    rest = _installed_names(values, rest, known)
     unknown = [key for key in values if key not in known]
     if unknown:
         raise ValueError(
@@ -197,6 +198,23 @@ def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOCo
             "field)."
         )
     return (*parsed, text)
+
+
+def _installed_names(values: dict, argv: list[str], known: set[str]) -> list[str]:
+    """
+    Each renamed field (`RENAMED_FIELDS`: `gradient_checkpointing` → `activation_checkpointing`) under the name the
+    installed transformers has, in the recipe and on the command line, so that one recipe runs on the whole supported
+    range and a command-line flag overrides the recipe under either name; returns the command line.
+    """
+    for old, new in RENAMED_FIELDS.items():
+        name, other = (new, old) if new in known else (old, new)
+        if other in values:
+            values[name] = values.pop(other)
+        flag = f"--{other}"
+        argv = [
+            f"--{name}{argument[len(flag) :]}" if argument.split("=")[0] == flag else argument for argument in argv
+        ]
+    return argv
 
 
 class RecipeFlags(OneLineErrors, argparse.ArgumentParser):
