@@ -245,3 +245,57 @@ def test_environment_multi_turn_counts_only_the_models_tokens(tmp_path):
     assert first_step(trainer)["tools/call_frequency"] == 1.5  # two calls in three of every four completions
     assert max(len(turns) for turns in model_turns(said, batches[0])) == 3
     check_run(tmp_path, trainer, batches, said)
+
+
+FEEDBACK = "\n<|im_start|>user\nWrong, try again.<|im_end|>\n<|im_start|>assistant\n"
+
+
+def feedback_rollout(said: list):
+    """
+    A custom multi-turn `rollout_func`: the first completion of each group answers right away; the others guess
+    wrong, get the environment's feedback (`FEEDBACK`, marked 0 in `env_mask`) and answer again (the fourth wrongly
+    again), after i sentences of apology. What the model said goes to `said`, as (prompt ids, reply ids) pairs.
+    """
+
+    def rollout(prompts, trainer):
+        tokenizer = trainer.processing_class
+
+        def ids(text):
+            return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+        seen = {}
+        prompt_ids, completion_ids, env_masks = [], [], []
+        for prompt in prompts:
+            text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+            a, b = question(text)
+            index = seen.get((a, b), 0) % trainer.num_generations
+            seen[(a, b)] = seen.get((a, b), 0) + 1
+            first = ids(f"The answer is {a + b}." if index == 0 else f"My guess: {a + b + index}.")
+            turns = [first + [tokenizer.eos_token_id]]
+            if index > 0:
+                turns.append(
+                    ids("Sorry. " * index + f"So the answer is {a + b + (index == 3)}.") + [tokenizer.eos_token_id]
+                )
+            completion, env_mask = [], []
+            for turn in turns:
+                if completion:
+                    completion += ids(FEEDBACK)
+                    env_mask += [0] * len(ids(FEEDBACK))
+                said.append((ids(text) + completion, turn))
+                completion += turn
+                env_mask += [1] * len(turn)
+            prompt_ids.append(ids(text))
+            completion_ids.append(completion)
+            env_masks.append(env_mask)
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": None, "env_mask": env_masks}
+
+    return rollout
+
+
+def test_rollout_func_env_mask_counts_only_the_models_tokens(tmp_path):
+    said = []
+    trainer = tool_trainer(tmp_path / "rollout", rollout_func=feedback_rollout(said))
+    batches = record_batches(trainer)
+    trainer.train()
+    assert batches[0]["tool_mask"].min() == 0  # TRL hands the rollout's env_mask to the loss as tool_mask
+    check_run(tmp_path, trainer, batches, said)
