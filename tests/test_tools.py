@@ -299,3 +299,10 @@ def test_rollout_func_env_mask_counts_only_the_models_tokens(tmp_path):
     trainer.train()
     assert batches[0]["tool_mask"].min() == 0  # TRL hands the rollout's env_mask to the loss as tool_mask
     check_run(tmp_path, trainer, batches, said)
+
+
+def test_rollout_env_mask_beside_tools_is_refused(tmp_path):
+    # TRL's tool loop would drop the rollout's env_mask: its environment tokens would count as the model's.
+    trainer = tool_trainer(tmp_path, max_steps=1, rollout_func=feedback_rollout([]), tools=[add])
+    with pytest.raises(ValueError, match="rollout_func returned `env_mask` while `tools` or `environment_factory`"):
+        trainer.train()
