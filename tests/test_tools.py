@@ -8,6 +8,7 @@ the first optimizer step applied equals Appendix C's Eq. 20 on that batch; and t
 output in between give the same lengths, weights and λ gradient.
 """
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pytest
 import torch
 from reference import closed_form_lambda_gradient, reference_weights
 
-from lambda_trl import LambdaGRPOTrainer
+import lambda_trl
+from lambda_trl import LambdaGRPOConfig, LambdaGRPOTrainer
 from lambda_trl.testing import tiny_config, tiny_model
 from lambda_trl.testing.tool_calling import (
     TOOL_MODEL_POSITIONS,
@@ -306,3 +308,37 @@ def test_rollout_env_mask_beside_tools_is_refused(tmp_path):
     trainer = tool_trainer(tmp_path, max_steps=1, rollout_func=feedback_rollout([]), tools=[add])
     with pytest.raises(ValueError, match="rollout_func returned `env_mask` while `tools` or `environment_factory`"):
         trainer.train()
+
+
+@dataclasses.dataclass
+class CPULambdaGRPOConfig(LambdaGRPOConfig):
+    # TRL's defaults ask for bf16, which a CPU refuses; one step is enough.
+    use_cpu: bool = True
+    bf16: bool = False
+    max_steps: int = 1
+    report_to: str = "none"
+
+
+def readme_tools_example() -> str:
+    section = README.read_text().split("### Tools and multi-turn rollouts", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_tools_example_trains(tmp_path, monkeypatch):
+    # The README's code as written, with the tiny model scripted to use `add` in place of Qwen2.5 from the Hub.
+    class TinyScripted(LambdaGRPOTrainer):
+        def __init__(self, model, *args, **kwargs):
+            assert model == "Qwen/Qwen2.5-0.5B-Instruct"
+            tokenizer = tool_tokenizer()
+            model = tiny_model(tokenizer, max_position_embeddings=TOOL_MODEL_POSITIONS)
+            super().__init__(model, *args, processing_class=tokenizer, **kwargs)
+            script_turns(self, add_reply)
+
+    monkeypatch.setattr(lambda_trl, "LambdaGRPOTrainer", TinyScripted)
+    monkeypatch.setattr(lambda_trl, "LambdaGRPOConfig", CPULambdaGRPOConfig)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(readme_tools_example(), namespace)
+    entry = first_step(namespace["trainer"])
+    assert entry["tools/call_frequency"] == 0.75 and entry["reward"] == 0.75
+    assert math.isfinite(entry["lambda/grad"]) and entry["lambda/grad"] != 0.0
