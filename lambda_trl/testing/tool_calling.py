@@ -104,7 +104,8 @@ def script_turns(trainer, reply):
     tokenizer = trainer.processing_class
     said = []
 
-    def generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+    # TRL 1.14 and newer also pass `num_generations` (1.10-1.13 do not); the script needs only the prompts.
+    def generate_single_turn(prompt_ids, *args, **kwargs):
         seen = {}
         completion_ids = []
         for ids in prompt_ids:
