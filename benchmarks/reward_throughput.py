@@ -2,7 +2,9 @@
 ~1,500 characters of reasoning; about half right, half wrong, 5 % unboxed, 5 % pathological unless
 --no-pathological).
 
-    python benchmarks/reward_throughput.py --data-dir ../shared/benchmarks --batch 1024 --repeats 3
+    python benchmarks/reward_throughput.py --data-dir ../shared/benchmarks --batch 1024 --repeats 3 --grader qwen-math
+
+`--grader` is the reward's `reward_grader` (the recipe field): math-verify (the default) or qwen-math.
 """
 
 import argparse
@@ -41,23 +43,25 @@ def main():
     parser.add_argument(
         "--no-pathological",
         action="store_true",
-        help="Replace the 5 %% pathological answers (each hits the ~1 s cap).",
+        help="Replace the 5 %% pathological answers (each hits the grader's time cap).",
     )
-    args = parser.parse_args()
-    from lambda_trl.answers import check_answers
+    from lambda_trl.graders import DEFAULT_GRADER, GRADERS, check_answers
     from lambda_trl.rewards import boxed_math_reward
+
+    parser.add_argument("--grader", choices=GRADERS, default=DEFAULT_GRADER)
+    args = parser.parse_args()
 
     completions, solutions = completions_and_solutions(args.data_dir, args.batch, not args.no_pathological)
     started = time.perf_counter()
-    check_answers([("1", "1")])  # start the worker pool
+    check_answers([("1", "1")], args.grader)  # start the worker pool
     print(f"worker start-up: {time.perf_counter() - started:.2f} s ({os.cpu_count()} CPUs)")
     timings = []
     for _ in range(args.repeats):
         started = time.perf_counter()
-        rewards = boxed_math_reward(completions, solution=solutions)
+        rewards = boxed_math_reward(completions, solution=solutions, grader=args.grader)
         timings.append(time.perf_counter() - started)
     print(
-        f"{args.batch} completions: median {statistics.median(timings):.2f} s per batch "
+        f"{args.grader}: {args.batch} completions: median {statistics.median(timings):.2f} s per batch "
         f"({args.batch / statistics.median(timings):.0f} completions/s); rewards "
         f"+1: {rewards.count(1.0)}, -0.5: {rewards.count(-0.5)}, -1: {rewards.count(-1.0)}"
     )

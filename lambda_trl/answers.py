@@ -1,19 +1,18 @@
 r"""
-Final-answer extraction and equivalence: one checker shared by the training reward and the evaluation harness.
+The library's grader (`math-verify`): final-answer extraction and equivalence, shared by the training reward and the
+evaluation harness.
 
-The answer is the content of the LAST complete `\boxed{...}` (nested braces allowed). Equivalence is decided by
-Hugging Face `math-verify` (fractions vs decimals, sets, intervals, symbolic forms, `\text{}` and units, `\%`,
-`\dfrac`), run in a pool of worker processes with a hard time cap per answer, so a pathological answer such as
-`\boxed{10^{10^{10^{10}}}}` costs about a second and never stalls a training step.
+The answer is the content of the LAST complete `\boxed{...}` (nested braces allowed). In evaluation only, a completion
+without one is read for an answer it states (`evaluation_answer`): an unbraced `\boxed 5`, "the answer is 5",
+GSM8K's `#### 5` — never a guess from its last number, which the paper's harness makes (`lambda_trl.qwen_math`).
+Equivalence is decided by Hugging Face `math-verify` (fractions vs decimals, sets, intervals, symbolic forms,
+`\text{}` and units, `\%`, `\dfrac`), after three rewrites math-verify lacks: a sentence's period inside the box
+(`809.`), a multiple-choice letter written with its option's text (`\text{(D) } 4x`), and plain scientific notation.
+`lambda_trl.graders` runs it in worker processes with a hard time cap per answer.
 """
 
-import math
-import multiprocessing
-import os
 import re
-import time
 from decimal import Decimal
-from multiprocessing.pool import Pool
 
 
 TIMEOUT_SECONDS = 1
@@ -45,6 +44,34 @@ def _balanced_content(text: str, open_brace: int) -> str | None:
             if depth == 0:
                 return text[open_brace + 1 : position]
     return None
+
+
+_STATED_ANSWER = re.compile(
+    r"\\boxed\s+(?P<unbraced>[^\s$]+)"  # `\boxed 5$`: the brace-less form models write
+    r"|answer is\s*:?\s*(?P<phrase>[^\n]*)"  # "the answer is $5$." / "The final answer is 5"
+    r"|^####\s*(?P<gsm8k>[^\n]+)",  # GSM8K's own answer line
+    re.IGNORECASE | re.MULTILINE,
+)
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
+
+
+def stated_answer(text: str) -> str | None:
+    r"""The last answer `text` states without a braced box (`\boxed 5`, "the answer is 5", `#### 5`); None if none."""
+    matches = list(_STATED_ANSWER.finditer(text))
+    if not matches:
+        return None
+    match = matches[-1]
+    answer = match["unbraced"] or match["gsm8k"]
+    if answer is None:
+        answer = _SENTENCE_END.split(match["phrase"], maxsplit=1)[0]
+    answer = answer.strip().strip("$").removeprefix("\\(").removesuffix("\\)").strip()
+    return answer or None
+
+
+def evaluation_answer(text: str) -> str | None:
+    """The answer evaluation scores: the last complete box, else an answer the text states (`stated_answer`)."""
+    boxed = last_boxed_answer(text)
+    return boxed if boxed is not None else stated_answer(text)
 
 
 def ground_truth_answer(solution: str) -> str:
@@ -91,10 +118,29 @@ def scientific_numbers_match(prediction: str, ground_truth: str) -> bool | None:
     return abs(a - b) <= RELATIVE_TOLERANCE * max(abs(a), abs(b))
 
 
+_CHOICE_LETTER = re.compile(r"\s*(?:\\text\{\s*)?\(?([A-E])\)?(?=$|[\s}.:,])")
+
+
+def chosen_letter(answer: str) -> str | None:
+    r"""The option letter an answer starts with (`D`, `(D)`, `\text{(D) } 4(x+1)=4x`); None otherwise."""
+    match = _CHOICE_LETTER.match(answer)
+    return match[1] if match else None
+
+
+def without_sentence_period(answer: str) -> str:
+    """`809.` as `809`: the sentence's full stop written inside the box, which math-verify cannot parse."""
+    answer = answer.strip()
+    return answer[:-1].rstrip() if answer.endswith(".") and not answer.endswith("..") else answer
+
+
 def answers_match(prediction: str, ground_truth: str) -> bool:
     """Whether two final answers are mathematically equivalent; any failure or time-out counts as not equivalent."""
     from math_verify import parse, verify
 
+    # Both sides: College Math's prose golds end their sentence too, and are then compared as text.
+    prediction, ground_truth = without_sentence_period(prediction), without_sentence_period(ground_truth)
+    if re.fullmatch(r"\s*\(?[A-E]\)?\s*", ground_truth):  # a multiple-choice gold: the letter decides
+        return chosen_letter(prediction) == chosen_letter(ground_truth)
     numeric = scientific_numbers_match(prediction, ground_truth)
     if numeric is not None:
         return numeric
@@ -106,73 +152,3 @@ def answers_match(prediction: str, ground_truth: str) -> bool:
         return bool(verify(gold, target, timeout_seconds=TIMEOUT_SECONDS))
     except Exception:
         return False
-
-
-def _answers_match_pair(pair: tuple[str, str]) -> bool:
-    return answers_match(*pair)
-
-
-class AnswerChecker:
-    """
-    Checks many (prediction, ground truth) pairs in parallel worker processes.
-
-    Workers are forked once and reused; they only run math-verify (pure Python), never torch or CUDA, and math-verify
-    is imported before forking so no worker needs the import lock. (`spawn` would re-run the user's unguarded
-    training script in every worker.) Each answer is capped by math-verify's timeouts inside the worker; as a second
-    line of defence a batch has an overall deadline, after which unfinished answers count as wrong and the pool is
-    killed and rebuilt.
-    """
-
-    def __init__(self, workers: int | None = None, start_up_seconds: float = 60.0, slack_seconds: float = 5.0):
-        self.workers = workers or int(os.environ.get("LAMBDA_TRL_ANSWER_WORKERS", min(32, os.cpu_count() or 1)))
-        self.start_up_seconds = start_up_seconds
-        self.slack_seconds = slack_seconds
-        self._pool: Pool | None = None
-
-    def _get_pool(self) -> Pool:
-        if self._pool is None:
-            import math_verify  # noqa: F401
-
-            methods = multiprocessing.get_all_start_methods()
-            self._pool = multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(self.workers)
-        return self._pool
-
-    def close(self):
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
-
-    def check(self, pairs: list[tuple[str, str]]) -> list[bool]:
-        if not pairs:
-            return []
-        starting = self._pool is None
-        pool = self._get_pool()
-        pending = [pool.apply_async(_answers_match_pair, (pair,)) for pair in pairs]
-        # Parse + compare, for each round of `workers` answers, plus the workers' start-up on first use.
-        rounds = math.ceil(len(pairs) / self.workers)
-        budget = 3 * TIMEOUT_SECONDS * rounds + (self.start_up_seconds if starting else self.slack_seconds)
-        deadline = time.monotonic() + budget
-        results, timed_out = [], False
-        for result in pending:
-            try:
-                results.append(bool(result.get(timeout=max(0.0, deadline - time.monotonic()))))
-            except multiprocessing.TimeoutError:
-                results.append(False)
-                timed_out = True
-            except Exception:
-                results.append(False)
-        if timed_out:
-            self.close()
-        return results
-
-
-_default_checker: AnswerChecker | None = None
-
-
-def check_answers(pairs: list[tuple[str, str]]) -> list[bool]:
-    """Equivalence of each (prediction, ground truth) pair, in parallel, with a hard time cap."""
-    global _default_checker
-    if _default_checker is None:
-        _default_checker = AnswerChecker()
-    return _default_checker.check(pairs)

@@ -2,15 +2,23 @@ r"""
 Rule-based math rewards with TRL's reward-function signature `f(completions, **columns) -> list[float]`.
 
 `boxed_math_reward` is the reward of the λ-GRPO paper (§3, after SimpleRL's `simplelr_math.py`): +1 for a correct
-final answer, -0.5 for a boxed but wrong one, -1 without a complete `\boxed{...}` — correct or not. The final
-answer is the LAST box.
+final answer, -0.5 for a boxed but wrong one, -1 without a `\boxed{...}` — correct or not. Its `grader` decides
+"correct" and "boxed" (`lambda_trl.graders`):
+
+- `math-verify` (default): the answer is the LAST complete box, compared by math-verify; no complete box is -1.
+- `qwen-math`: `simplelr_math.py` itself — the Qwen2.5-Math harness's `extract_answer` (the last box, else its
+  fallbacks) compared by its `math_equal` with the ground truth as given; "boxed" is its regex, a `\boxed{}` with
+  at most two levels of nested braces anywhere in the text.
 """
 
+import functools
 import importlib
 import os
 import sys
 
-from .answers import check_answers, ground_truth_answer, last_boxed_answer
+from . import qwen_math
+from .answers import ground_truth_answer, last_boxed_answer
+from .graders import DEFAULT_GRADER, QWEN_MATH, check_answers, check_grader
 
 
 CORRECT, WRONG, UNBOXED = 1.0, -0.5, -1.0
@@ -45,12 +53,17 @@ def _ground_truths(solution, count: int) -> list[str]:
     return answers
 
 
-def boxed_math_reward(completions, solution=None, **kwargs) -> list[float]:
-    """+1 correct, -0.5 boxed but wrong, -1 no complete `\\boxed{}`; equivalence by math-verify, never raising."""
+def boxed_math_reward(completions, solution=None, grader: str = DEFAULT_GRADER, **kwargs) -> list[float]:
+    """+1 correct, -0.5 boxed but wrong, -1 not boxed; "correct" and "boxed" as `grader` decides; never raising."""
     truths = _ground_truths(solution, len(completions))
-    predictions = [last_boxed_answer(completion_text(completion)) for completion in completions]
-    boxed = [i for i, prediction in enumerate(predictions) if prediction is not None]
-    verdicts = check_answers([(predictions[i], truths[i]) for i in boxed])
+    texts = [completion_text(completion) for completion in completions]
+    if check_grader(grader) == QWEN_MATH:
+        predictions = [qwen_math.extract_answer(text, "math") for text in texts]
+        boxed = [i for i, text in enumerate(texts) if qwen_math.is_boxed(text)]
+    else:
+        predictions = [last_boxed_answer(text) for text in texts]
+        boxed = [i for i, prediction in enumerate(predictions) if prediction is not None]
+    verdicts = check_answers([(predictions[i], truths[i]) for i in boxed], grader)
     rewards = [UNBOXED] * len(completions)
     for i, correct in zip(boxed, verdicts):
         rewards[i] = CORRECT if correct else WRONG
@@ -70,11 +83,20 @@ REWARD_FUNCTIONS = {"boxed_math_reward": boxed_math_reward, "boxed_format_reward
 """Reward functions by the name recipes use in `reward_funcs`."""
 
 
-def load_reward_function(name: str):
+def boxed_math_reward_graded_by(grader: str):
+    """`boxed_math_reward` with `grader` (what a recipe's `reward_grader` picks), under the same name for TRL's logs."""
+    if check_grader(grader, "reward_grader") == DEFAULT_GRADER:
+        return boxed_math_reward
+    return functools.wraps(boxed_math_reward)(functools.partial(boxed_math_reward, grader=grader))
+
+
+def load_reward_function(name: str, grader: str = DEFAULT_GRADER):
     """
-    A reward function by its name in `REWARD_FUNCTIONS` or by a dotted import path ('pkg.module.func'), which may
-    name a module in the working directory (as TRL's `trl grpo` script allows).
+    A reward function by its name in `REWARD_FUNCTIONS` (`boxed_math_reward` with `grader`) or by a dotted import path
+    ('pkg.module.func'), which may name a module in the working directory (as TRL's `trl grpo` script allows).
     """
+    if name == "boxed_math_reward":
+        return boxed_math_reward_graded_by(grader)
     if name in REWARD_FUNCTIONS:
         return REWARD_FUNCTIONS[name]
     if "." in name:

@@ -113,7 +113,17 @@ def table(make_folder):
     return build
 
 
-GOOD_RESULTS = json.dumps({"model": "m", "results": {"gsm8k": {"accuracy": 50.0}}})
+GOOD_RESULTS = json.dumps(
+    {
+        "model": "m",
+        "results": {
+            "gsm8k": {
+                "accuracy": 50.0,
+                "graders": {"math-verify": {"accuracy": 50.0}, "qwen-math": {"accuracy": 40.0}},
+            }
+        },
+    }
+)
 PREDICTION = '{"idx": 0, "completions": ["\\\\boxed{18}"]}\n'
 FILE = r"/\S+"  # an absolute path in the message
 

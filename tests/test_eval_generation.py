@@ -42,8 +42,12 @@ def test_eval_generates_scores_and_resumes(tmp_path, tiny_model_dir, benchmarks_
     results = run["results"]
     assert set(results) == {"gsm8k", "amc23"} and results["gsm8k"]["n"] == 3 and results["amc23"]["metric"] == "avg@32"
     scored = [json.loads(line) for line in (output / "gsm8k.scored.jsonl").read_text().splitlines()]
-    assert {"idx", "gold", "extracted", "correct", "score"} <= set(scored[0])
-    assert "| model | gsm8k | amc23 | Avg. |" in (output / "results.md").read_text()
+    assert {"idx", "gold", "extracted", "verdicts", "score"} <= set(scored[0])
+    assert set(scored[0]["verdicts"]) == {"math-verify", "qwen-math"}
+    assert run["grader"] == "math-verify" and set(results["gsm8k"]["graders"]) == {"math-verify", "qwen-math"}
+    markdown = (output / "results.md").read_text()
+    assert markdown.count("| model | gsm8k | amc23 | Avg. |") == 2  # one Table-1 row per grader, the chosen first
+    assert markdown.index("Graded by math-verify") < markdown.index("Graded by qwen-math")
 
     # A resumed run finds every row done and generates nothing new.
     before = (output / "gsm8k.predictions.jsonl").read_text()
@@ -60,16 +64,28 @@ def test_transformers_backend_loads_the_checkpoint_dtype_unless_told(tiny_model_
     assert TransformersBackend(str(tiny_model_dir), dtype="bfloat16").model.dtype == torch.bfloat16
 
 
+def graded(math_verify: float, qwen_math: float) -> dict:
+    return {"graders": {"math-verify": {"accuracy": math_verify}, "qwen-math": {"accuracy": qwen_math}}}
+
+
 def test_results_table_layout():
-    table = results_table(
-        {"GRPO": {"gsm8k": {"accuracy": 70.0}, "aime24": {"accuracy": 10.0}}, "λ-GRPO": {"gsm8k": {"accuracy": 72.5}}},
-        ["gsm8k", "aime24"],
-    )
-    assert table.splitlines() == [
+    results = {
+        "GRPO": {"gsm8k": graded(70.0, 71.0), "aime24": graded(10.0, 20.0)},
+        "λ-GRPO": {"gsm8k": graded(72.5, 70.0)},
+    }
+    assert results_table(results, ["gsm8k", "aime24"]).splitlines() == [
         "| model | gsm8k | aime24 | Avg. |",
         "|---|---|---|---|",
         "| GRPO | 70.0 | 10.0 | 40.0 |",
         "| λ-GRPO | 72.5 | – | 72.5 |",
+        "",
+        "Graded by math-verify (lambda-trl's grader).",
+    ]
+    assert results_table(results, ["gsm8k", "aime24"], "qwen-math").splitlines()[2:6] == [
+        "| GRPO | 71.0 | 20.0 | 45.5 |",
+        "| λ-GRPO | 70.0 | – | 70.0 |",
+        "",
+        "Graded by qwen-math (the Qwen2.5-Math harness's rules, as the paper's Table 1).",
     ]
 
 

@@ -114,9 +114,9 @@ def test_answer_formats_of_each_layout(benchmarks_dir):
         predictions = {
             idx: [f"so the answer is \\boxed{{{answer}}}." for answer, _ in answers] for idx, answers in cases.items()
         }
-        for scored in score_rows([rows[idx] for idx in cases], predictions):
+        for scored in score_rows([rows[idx] for idx in cases], predictions, name):
             expected = [right for _, right in cases[scored["idx"]]]
-            assert scored["correct"] == expected, (name, scored)
+            assert scored["verdicts"]["math-verify"] == expected, (name, scored)
 
 
 def test_college_math_evaluates_only_its_subsample(benchmarks_dir, tmp_path):

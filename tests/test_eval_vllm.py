@@ -77,7 +77,7 @@ def test_eval_with_vllm_backend_end_to_end_and_resume(tmp_path, benchmarks_dir):
     assert [row["idx"] for row in amc23] == [0, 1] and all(len(row["completions"]) == 3 for row in amc23)
     assert all(text.strip() for row in gsm8k + amc23 for text in row["completions"])
     scored = read_jsonl(output / "gsm8k.scored.jsonl")
-    assert [row["idx"] for row in scored] == [0, 1] and {"gold", "extracted", "correct", "score"} <= set(scored[0])
+    assert [row["idx"] for row in scored] == [0, 1] and {"gold", "extracted", "verdicts", "score"} <= set(scored[0])
 
     run = json.loads((output / "results.json").read_text())
     assert run["backend"] == "vllm" and run["dtype"] == "float32"  # the embedded checkpoint's own dtype

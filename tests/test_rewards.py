@@ -3,12 +3,12 @@ import time
 import pytest
 
 from lambda_trl.answers import (
-    AnswerChecker,
     answers_match,
     ground_truth_answer,
     last_boxed_answer,
     latex_scientific_notation,
 )
+from lambda_trl.graders import AnswerChecker
 from lambda_trl.rewards import boxed_format_reward, boxed_math_reward
 
 

@@ -153,13 +153,15 @@ def assert_scores_college_math(venv: Path, college_math, cwd: Path):
     data_dir, predictions = college_math
     arguments = ["eval", "score", "--benchmark", "college_math", "--predictions", predictions, "--data-dir", data_dir]
     result = json.loads(run_installed(venv, "lambda-trl", *arguments, "--allow-unverified", cwd=cwd))
+    both = {"accuracy": 100.0, "n_predicted": 500}
     assert result == {
         "benchmark": "college_math",
         "metric": "pass@1",
-        "accuracy": 100.0,
+        "grader": "math-verify",
+        **both,
         "n": 500,
-        "n_predicted": 500,
         "samples_per_row": 1,
+        "graders": {"math-verify": both, "qwen-math": both},
     }
 
 

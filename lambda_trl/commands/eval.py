@@ -11,6 +11,7 @@ from ..eval.benchmarks import BENCHMARKS
 from ..eval.generation import SamplingSettings
 from ..eval.harness import evaluate, results_table
 from ..eval.scoring import score_predictions
+from ..graders import DEFAULT_GRADER, GRADERS
 from . import OneLineErrors
 
 
@@ -18,6 +19,11 @@ class EvalParser(OneLineErrors, argparse.ArgumentParser):
     """argparse, with a bad flag or value as one line (`OneLineErrors`)."""
 
 
+GRADER_HELP = (
+    "The grader the printed accuracy and the first Table-1 row use: math-verify (lambda-trl's own, default) or "
+    "qwen-math (the Qwen2.5-Math harness's rules, which the paper's Table 1 used). Every completion is scored by both "
+    "and both are written."
+)
 DATA_DIR_HELP = (
     "Offline copy: a directory of <benchmark>/test.jsonl files, checked against the published SHA-256. Default: "
     "download each file once into the cache (see lambda_trl.eval.download)."
@@ -57,6 +63,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--samples", type=int, default=None, help="Override the number of samples of Average@k sets.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default=None, help="Row label in the results table (default: the model).")
+    parser.add_argument("--grader", choices=GRADERS, default=DEFAULT_GRADER, help=GRADER_HELP)
     parser.add_argument(
         "--one-shot", action="store_true", help="Precede each question by the worked example turn (CPU recipes)."
     )
@@ -69,7 +76,13 @@ def make_score_parser() -> argparse.ArgumentParser:
     parser.add_argument("--predictions", required=True, help='JSONL lines {"idx": row, "completions": [...]}.')
     parser.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     parser.add_argument("--allow-unverified", action="store_true", help="Accept a --data-dir copy that differs.")
-    parser.add_argument("--output", default=None, help="Also write the result JSON here.")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="Also write the result JSON here, with `rows`: per row, the gold, the extracted answers and the verdicts "
+        "of each completion under each grader.",
+    )
+    parser.add_argument("--grader", choices=GRADERS, default=DEFAULT_GRADER, help=GRADER_HELP)
     return parser
 
 
@@ -77,6 +90,9 @@ def make_table_parser() -> argparse.ArgumentParser:
     parser = EvalParser(prog="lambda-trl eval table", description="Table-1 rows of several runs.")
     parser.add_argument("output_dirs", nargs="+", help="--output-dir folders of earlier `lambda-trl eval` runs.")
     parser.add_argument("--labels", default=None, help="Comma-separated row labels (default: the models).")
+    parser.add_argument(
+        "--grader", choices=GRADERS, default=DEFAULT_GRADER, help="The grader whose accuracies the table shows."
+    )
     return parser
 
 
@@ -125,19 +141,24 @@ def main(arguments) -> dict:
         arguments.allow_unverified,
         arguments.dtype,
         arguments.gpu_memory_utilization,
+        arguments.grader,
     )
 
 
 def score(arguments):
-    """Prints (and with --output writes) the score JSON of a predictions file."""
+    """Prints the score JSON of a predictions file (and with --output writes it, with its per-row `rows`)."""
     result = score_predictions(
-        BENCHMARKS[arguments.benchmark], arguments.predictions, arguments.data_dir, arguments.allow_unverified
+        BENCHMARKS[arguments.benchmark],
+        arguments.predictions,
+        arguments.data_dir,
+        arguments.allow_unverified,
+        arguments.grader,
     )
-    text = json.dumps(result, indent=2)
-    print(text)
+    summary = {key: value for key, value in result.items() if key != "rows"}
+    print(json.dumps(summary, indent=2))
     if arguments.output:
         with open(arguments.output, "w") as f:
-            f.write(text + "\n")
+            f.write(json.dumps(result, indent=2) + "\n")
 
 
 def table(arguments):
@@ -147,7 +168,7 @@ def table(arguments):
     if len(labels) != len(runs):
         raise ValueError(f"--labels has {len(labels)} label(s) for {len(runs)} folder(s): give one per folder.")
     names = list(dict.fromkeys(name for run in runs for name in run["results"]))
-    print(results_table({label: run["results"] for label, run in zip(labels, runs)}, names))
+    print(results_table({label: run["results"] for label, run in zip(labels, runs)}, names, arguments.grader))
 
 
 def read_results(directory: str) -> dict:

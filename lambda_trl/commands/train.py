@@ -20,6 +20,7 @@ from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 from ..checkpoints import TRAINER_STATE_NAME, ResumeNeeds, missing_for_resume, newest_complete_checkpoint
 from ..config import RENAMED_FIELDS, LambdaGRPOConfig
 from ..data import load_training_set
+from ..graders import DEFAULT_GRADER, GRADERS
 from ..lambda_return_config import LambdaReturnGRPOConfig
 from ..lambda_return_trainer import LambdaReturnGRPOTrainer
 from ..model_card import RECIPE_FILE
@@ -92,6 +93,15 @@ class TrainScriptArguments:
         default_factory=lambda: ["boxed_math_reward"],
         metadata={"help": "Reward functions: names in lambda_trl.rewards or dotted import paths ('pkg.module.func')."},
     )
+    reward_grader: str = field(
+        default=DEFAULT_GRADER,
+        metadata={
+            "help": "What decides 'correct' and 'boxed' in boxed_math_reward: math-verify (lambda-trl's grader: the "
+            "last complete box, math-verify) or qwen-math (the paper's: SimpleRL's simplelr_math.py, the Qwen2.5-Math "
+            "harness's extraction and math_equal).",
+            "choices": list(GRADERS),
+        },
+    )
     eval_benchmarks: str | None = field(
         default=None,
         metadata={"help": "Benchmarks to evaluate during training ('all' or 'gsm8k,math500'); none by default."},
@@ -106,6 +116,14 @@ class TrainScriptArguments:
     eval_allow_unverified: bool = field(
         default=False,
         metadata={"help": "Evaluate on an --eval_data_dir copy whose SHA-256 differs from the published."},
+    )
+    eval_grader: str = field(
+        default=DEFAULT_GRADER,
+        metadata={
+            "help": "The grader of the logged benchmarks/<name> accuracies: math-verify (lambda-trl's) or qwen-math "
+            "(the Qwen2.5-Math harness's, as the paper's Table 1).",
+            "choices": list(GRADERS),
+        },
     )
     eval_every_steps: int = field(default=40, metadata={"help": "Evaluate at step 0 and every this many steps."})
     eval_limit: int = field(default=32, metadata={"help": "Problems per benchmark in the during-training evaluation."})
@@ -329,7 +347,8 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
     # First, so that a bad checkpoint fails before anything is loaded or written to output_dir.
     checkpoint = checkpoint_to_resume(script_args, training_args, model_args)
     model_name = set_model_init_kwargs(training_args, model_args)
-    reward_funcs = [load_reward_function(name) for name in script_args.reward_funcs]  # before the slower loads
+    # Before the slower loads.
+    reward_funcs = [load_reward_function(name, script_args.reward_grader) for name in script_args.reward_funcs]
     dataset = training_set(script_args)
     trainer = build_trainer(model_name, dataset, reward_funcs, script_args, training_args, model_args)
     trainer.recipe_text = recipe_text
@@ -474,6 +493,7 @@ def add_callbacks(trainer, script_args):
                 script_args.eval_limit,
                 script_args.eval_max_new_tokens,
                 script_args.eval_allow_unverified,
+                script_args.eval_grader,
             )
         )
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from .. import qwen_math
 from ..answers import last_boxed_answer
 from ..data import gsm8k_answer
 
@@ -81,8 +82,9 @@ class Benchmark:
 
     def load_rows(self, data_dir: str | os.PathLike | None = None, allow_unverified: bool = False) -> list[dict]:
         """
-        The evaluation rows `{"idx", "question", "answer"}`; `idx` is the 0-based line of `<name>/test.jsonl`, read
-        from `data_dir` or, without it, from the verified cache (downloaded on first use).
+        The evaluation rows `{"idx", "question", "answer", "qwen_math_answer"}` (the gold answer as the library and as
+        the paper's harness derive it); `idx` is the 0-based line of `<name>/test.jsonl`, read from `data_dir` or,
+        without it, from the verified cache (downloaded on first use).
         """
         from .download import benchmark_file
 
@@ -108,9 +110,10 @@ class Benchmark:
                 raise ValueError(f"Row {idx} of {path} has none of the question fields {QUESTION_FIELDS}.")
             try:
                 answer = self.ground_truth_of(record)
-            except (KeyError, TypeError, ValueError, IndexError) as error:
+                qwen_math_answer = qwen_math.ground_truth(record, self.name)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
                 raise ValueError(f"Row {idx} of {path} has no usable ground truth: {error}") from error
-            rows.append({"idx": idx, "question": question, "answer": answer})
+            rows.append({"idx": idx, "question": question, "answer": answer, "qwen_math_answer": qwen_math_answer})
         return rows
 
 

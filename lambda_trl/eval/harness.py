@@ -3,21 +3,44 @@
 import json
 import os
 
+from ..graders import DEFAULT_GRADER, GRADERS, MATH_VERIFY, QWEN_MATH
 from .benchmarks import resolve_benchmarks
 from .generation import SamplingSettings, TransformersBackend, VLLMBackend, checkpoint_dtype, generate_predictions
 from .scoring import score_rows, summarize
 
 
-def results_table(results_by_model: dict[str, dict[str, dict]], benchmarks: list[str]) -> str:
-    """Markdown in the layout of the paper's Table 1: one row per model, one column per benchmark, then Avg."""
+GRADER_CAPTIONS = {
+    MATH_VERIFY: "Graded by math-verify (lambda-trl's grader).",
+    QWEN_MATH: "Graded by qwen-math (the Qwen2.5-Math harness's rules, as the paper's Table 1).",
+}
+
+
+def results_table(
+    results_by_model: dict[str, dict[str, dict]], benchmarks: list[str], grader: str = DEFAULT_GRADER
+) -> str:
+    """
+    Markdown in the layout of the paper's Table 1 — one row per model, one column per benchmark, then Avg. — under
+    `grader`, which the line below the table names.
+    """
     header = "| model | " + " | ".join(benchmarks) + " | Avg. |"
     lines = [header, "|" + "---|" * (len(benchmarks) + 2)]
     for model, results in results_by_model.items():
-        scores = [results[name]["accuracy"] for name in benchmarks if name in results]
-        cells = [f"{results[name]['accuracy']:.1f}" if name in results else "–" for name in benchmarks]
-        average = f"{sum(scores) / len(scores):.1f}" if scores else "–"
+        scores = {name: graded_accuracy(results[name], grader) for name in benchmarks if name in results}
+        cells = [f"{scores[name]:.1f}" if name in scores else "–" for name in benchmarks]
+        average = f"{sum(scores.values()) / len(scores):.1f}" if scores else "–"
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {average} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + f"\n\n{GRADER_CAPTIONS[grader]}\n"
+
+
+def graded_accuracy(result: dict, grader: str) -> float:
+    """A benchmark's accuracy under `grader` from its results.json entry."""
+    try:
+        return result["graders"][grader]["accuracy"]
+    except KeyError:
+        raise ValueError(
+            f"The results hold no {grader} accuracy (written before lambda-trl scored with both graders): rescore the "
+            "predictions with `lambda-trl eval score --grader ...` or rerun the evaluation."
+        ) from None
 
 
 def library_versions(backend: str) -> dict[str, str]:
@@ -49,7 +72,13 @@ def evaluate(
     allow_unverified: bool = False,
     dtype: str | None = None,
     gpu_memory_utilization: float = 0.9,
+    grader: str = DEFAULT_GRADER,
 ) -> dict[str, dict]:
+    """
+    Generates answers for the benchmarks (resuming from `output_dir`'s predictions files), scores them under both
+    graders, and writes `<benchmark>.scored.jsonl`, `results.json` and `results.md` (a Table-1 row per grader,
+    `grader`'s first) into `output_dir`.
+    """
     from tqdm.auto import tqdm
 
     from ..models import resolve_model_name
@@ -73,20 +102,32 @@ def evaluate(
             already = _count_lines(predictions_path) if os.path.isfile(predictions_path) else 0
             progress.update(min(already, len(rows)))
             predictions = generate_predictions(benchmark, rows, runner, predictions_path, settings, progress=progress)
-        scored = score_rows(rows, predictions)
+        scored = score_rows(rows, predictions, benchmark.name)
         with open(os.path.join(output_dir, f"{benchmark.name}.scored.jsonl"), "w") as f:
             for row in scored:
                 f.write(json.dumps(row) + "\n")
-        results[benchmark.name] = {**summarize(benchmark, scored), "limit": limit}
-        print(f"{benchmark.name}: {results[benchmark.name]['accuracy']:.1f} ({benchmark.metric}, n={len(rows)})")
+        results[benchmark.name] = result = {**summarize(benchmark, scored, grader), "limit": limit}
+        accuracies = ", ".join(f"{g} {result['graders'][g]['accuracy']:.1f}" for g in ordered_graders(grader))
+        print(f"{benchmark.name}: {accuracies} ({benchmark.metric}, n={len(rows)})")
     with open(os.path.join(output_dir, "results.json"), "w") as f:
-        run = {"model": model, "backend": backend, "dtype": dtype, "versions": library_versions(backend)}
+        run = {
+            "model": model,
+            "backend": backend,
+            "dtype": dtype,
+            "grader": grader,
+            "versions": library_versions(backend),
+        }
         json.dump({**run, "settings": vars(settings), "results": results}, f, indent=2)
-    table = results_table({model_label or model: results}, [b.name for b in selected])
+    names = [b.name for b in selected]
+    table = "\n".join(results_table({model_label or model: results}, names, g) for g in ordered_graders(grader))
     with open(os.path.join(output_dir, "results.md"), "w") as f:
         f.write(table)
     print(table)
     return results
+
+
+def ordered_graders(first: str) -> list[str]:
+    return [first, *(g for g in GRADERS if g != first)]
 
 
 def _count_lines(path: str) -> int:

@@ -4,6 +4,7 @@ from accelerate.utils import gather_object
 from transformers import TrainerCallback
 from trl.models import unwrap_model_for_generation
 
+from ..graders import DEFAULT_GRADER
 from .benchmarks import resolve_benchmarks
 from .generation import SamplingSettings, TransformersBackend, evaluation_prompt
 from .scoring import score_rows, summarize
@@ -12,7 +13,8 @@ from .scoring import score_rows, summarize
 class BenchmarkEvalCallback(TrainerCallback):
     """
     Evaluates the policy on small held-out slices of the benchmarks at step 0 and every `every_steps` optimizer steps
-    (the paper plots steps 0/40/80/120/160) and logs `benchmarks/<name>` accuracies through the trainer's metrics,
+    (the paper plots steps 0/40/80/120/160) and logs `benchmarks/<name>` accuracies under `grader` (both graders
+    score, one is logged) through the trainer's metrics,
     so they reach wandb/trackio/tensorboard with the next log record. Greedy for every set, for a cheap, stable curve.
 
     Every process generates its share of the rows and the answers are gathered: under ZeRO-3 and FSDP the parameters
@@ -29,6 +31,7 @@ class BenchmarkEvalCallback(TrainerCallback):
         limit: int = 32,
         max_new_tokens=512,
         allow_unverified: bool = False,
+        grader: str = DEFAULT_GRADER,
     ):
         if every_steps < 1:
             raise ValueError(f"every_steps must be >= 1, got {every_steps}.")
@@ -38,6 +41,7 @@ class BenchmarkEvalCallback(TrainerCallback):
         self.rows = {b.name: b.load_rows(data_dir, allow_unverified)[:limit] for b in self.benchmarks}
         self.every_steps = every_steps
         self.settings = SamplingSettings(max_new_tokens=max_new_tokens)
+        self.grader = grader
 
     def evaluate(self) -> dict[str, float]:
         accelerator = self.trainer.accelerator
@@ -51,7 +55,8 @@ class BenchmarkEvalCallback(TrainerCallback):
                 prompts = [evaluation_prompt(row["question"]) for row in share + [rows[0]] * padding]
                 completions = backend.generate(prompts, 1, greedy=True, settings=self.settings)[: len(share)]
                 predictions = dict(gather_object([(row["idx"], texts) for row, texts in zip(share, completions)]))
-                accuracies[benchmark.name] = summarize(benchmark, score_rows(rows, predictions))["accuracy"]
+                scored = score_rows(rows, predictions, benchmark.name)
+                accuracies[benchmark.name] = summarize(benchmark, scored, self.grader)["accuracy"]
         return accuracies
 
     def _maybe_evaluate(self, state):

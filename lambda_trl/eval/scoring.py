@@ -1,9 +1,9 @@
-"""Scores predictions with the training reward's own answer checker (last `\\boxed{}` + math-verify)."""
+"""Scores predictions under both graders (`lambda_trl.graders`): the library's (math-verify) and the paper's (qwen-math)."""
 
 import json
 import os
 
-from ..answers import check_answers, last_boxed_answer
+from ..graders import DEFAULT_GRADER, GRADERS, check_answers, evaluation_answer, gold_answer
 from ..rewards import completion_text
 from . import benchmarks
 from .benchmarks import Benchmark
@@ -45,48 +45,58 @@ def read_predictions(path: str | os.PathLike) -> dict[int, list[str]]:
     return predictions
 
 
-def score_rows(rows: list[dict], predictions: dict[int, list[str]]) -> list[dict]:
-    """Per row: the extracted answers, each completion's correctness and the row's score (mean; 0 if missing)."""
-    pairs, owners = [], []
-    extracted = {}
-    for row in rows:
-        answers = [last_boxed_answer(c) for c in predictions.get(row["idx"], [])]
-        extracted[row["idx"]] = answers
-        for position, answer in enumerate(answers):
-            if answer is not None:
-                pairs.append((answer, row["answer"]))
-                owners.append((row["idx"], position))
-    verdicts = {owner: correct for owner, correct in zip(owners, check_answers(pairs))}
-    scored = []
-    for row in rows:
-        answers = extracted[row["idx"]]
-        correct = [verdicts.get((row["idx"], position), False) for position in range(len(answers))]
-        scored.append(
-            {
-                "idx": row["idx"],
-                "gold": row["answer"],
-                "extracted": answers,
-                "correct": correct,
-                "score": sum(correct) / len(correct) if correct else 0.0,
-            }
-        )
+def score_rows(rows: list[dict], predictions: dict[int, list[str]], benchmark: str) -> list[dict]:
+    """
+    Per row, under each grader (`lambda_trl.graders.GRADERS`): the gold answer, the answer extracted from each
+    completion, each completion's verdict (in the order given) and the row's score (their mean; 0 if missing).
+    """
+    scored = [{"idx": row["idx"], "gold": {}, "extracted": {}, "verdicts": {}, "score": {}} for row in rows]
+    for grader in GRADERS:
+        pairs, owners = [], []
+        for position, row in enumerate(rows):
+            gold = gold_answer(grader, row, benchmark)
+            answers = [evaluation_answer(grader, c, benchmark) for c in predictions.get(row["idx"], [])]
+            scored[position]["gold"][grader] = gold
+            scored[position]["extracted"][grader] = answers
+            for sample, answer in enumerate(answers):
+                if answer is not None:
+                    pairs.append((answer, gold))
+                    owners.append((position, sample))
+        verdicts = dict(zip(owners, check_answers(pairs, grader)))
+        for position, row in enumerate(scored):
+            correct = [verdicts.get((position, sample), False) for sample in range(len(row["extracted"][grader]))]
+            row["verdicts"][grader] = correct
+            row["score"][grader] = sum(correct) / len(correct) if correct else 0.0
     return scored
 
 
-def summarize(benchmark: Benchmark, scored: list[dict]) -> dict:
-    predicted = [row for row in scored if row["extracted"]]
+def summarize(benchmark: Benchmark, scored: list[dict], grader: str = DEFAULT_GRADER) -> dict:
+    """The benchmark's accuracy (%) under `grader`, and under every grader in `graders`."""
+    by_grader = {
+        name: {
+            "accuracy": 100.0 * sum(row["score"][name] for row in scored) / len(scored) if scored else 0.0,
+            "n_predicted": sum(any(row["extracted"][name]) for row in scored),
+        }
+        for name in GRADERS
+    }
     return {
         "benchmark": benchmark.name,
         "metric": benchmark.metric,
-        "accuracy": 100.0 * sum(row["score"] for row in scored) / len(scored) if scored else 0.0,
+        "grader": grader,
+        **by_grader[grader],
         "n": len(scored),
-        "n_predicted": len(predicted),
-        "samples_per_row": max((len(row["extracted"]) for row in predicted), default=0),
+        "samples_per_row": max((len(row["extracted"][grader]) for row in scored), default=0),
+        "graders": by_grader,
     }
 
 
-def score_predictions(benchmark: Benchmark, predictions_path, data_dir=None, allow_unverified: bool = False) -> dict:
-    """The summary of a predictions file, which must predict some rows of `benchmark` and only its rows."""
+def score_predictions(
+    benchmark: Benchmark, predictions_path, data_dir=None, allow_unverified: bool = False, grader: str = DEFAULT_GRADER
+) -> dict:
+    """
+    The summary of a predictions file, which must predict some rows of `benchmark` and only its rows, with `rows`:
+    each scored row (`score_rows`).
+    """
     predictions = read_predictions(predictions_path)  # first: a mistake in it shows before a benchmark download
     if not predictions:
         raise ValueError(f'{predictions_path} holds no predictions: one JSON line per row, {{"idx", "completions"}}.')
@@ -100,4 +110,5 @@ def score_predictions(benchmark: Benchmark, predictions_path, data_dir=None, all
             f"{benchmark.name}, whose idx run from 0 to {lines - 1} (the lines of its test.jsonl): is it the "
             "predictions file of another benchmark?"
         )
-    return summarize(benchmark, score_rows(rows, predictions))
+    scored = score_rows(rows, predictions, benchmark.name)
+    return {**summarize(benchmark, scored, grader), "rows": scored}
