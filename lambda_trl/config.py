@@ -9,6 +9,11 @@ from .weighting import FIXED_TOKEN_PREFERENCES
 
 TOKEN_PREFERENCES = ("lambda", *FIXED_TOKEN_PREFERENCES, "none")
 NORMALIZERS = ("batch", "group")
+RENAMED_FIELDS = {
+    "gradient_checkpointing": "activation_checkpointing",
+    "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs",
+}
+"""TrainingArguments fields renamed in transformers 5.23 (old → new): the old names warn and go in v6."""
 
 
 @dataclass
@@ -91,6 +96,7 @@ class LambdaGRPOConfig(GRPOConfig):
     )
 
     def __post_init__(self):
+        self._carry_renamed_fields()
         self._check_training_ranges()
         if self.token_preference_normalizer not in NORMALIZERS:
             raise ValueError(
@@ -149,6 +155,17 @@ class LambdaGRPOConfig(GRPOConfig):
                 "smaller reducer to keep every h positive.",
                 stacklevel=2,
             )
+
+    def _carry_renamed_fields(self):
+        """
+        Where transformers has the new names (`RENAMED_FIELDS`), a value under the old one, TRL's default
+        `gradient_checkpointing=True` included, moves to the new one unless that is set: the same setting, without
+        transformers' deprecation warning. Older transformers keep the old names.
+        """
+        for old, new in RENAMED_FIELDS.items():
+            if hasattr(self, new) and getattr(self, new) is None:
+                setattr(self, new, getattr(self, old))
+                setattr(self, old, None)
 
     def _check_training_ranges(self):
         """

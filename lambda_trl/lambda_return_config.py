@@ -104,7 +104,7 @@ class LambdaReturnGRPOConfig(LambdaGRPOConfig):
 
     @property
     def uses_old_logps(self) -> bool:
-        """Whether TRL's GRPOTrainer computes old log-probs for this configuration (its own condition, TRL 1.16)."""
+        """Whether TRL's GRPOTrainer computes old log-probs for this configuration (TRL 1.10-1.16's own condition)."""
         generate_every = self.steps_per_generation * self.num_iterations
         return self.gradient_accumulation_steps % generate_every != 0 or (
             self.use_vllm and self.vllm_importance_sampling_correction

@@ -1,4 +1,5 @@
 import contextlib
+import functools
 import os
 import textwrap
 
@@ -15,6 +16,27 @@ from .weighting import FIXED_TOKEN_PREFERENCES, token_preference_weights
 
 
 logger = logging.get_logger(__name__)
+
+
+def _refusing_env_mask(rollout_func):
+    """
+    `rollout_func` that fails on an `env_mask`. With tools TRL 1.16 runs its tool loop on the rollout's completions and
+    takes their `tool_mask` from that loop alone, dropping `env_mask`: the tokens it marks as the environment's would
+    be trained on and counted in |o_i| as the model's. Whether a rollout returns one is only known when it runs.
+    """
+
+    @functools.wraps(rollout_func)
+    def rollout(prompts, trainer):
+        output = rollout_func(prompts, trainer)
+        if "env_mask" in output:
+            raise ValueError(
+                "rollout_func returned `env_mask` while `tools` or `environment_factory` are set: TRL's tool loop "
+                "replaces it with its own `tool_mask`, so the tokens it marks as the environment's would be trained on "
+                "and counted in |o_i| as the model's; run that environment in a rollout_func without tools."
+            )
+        return output
+
+    return rollout
 
 
 class LambdaGRPOTrainer(GRPOTrainer):
@@ -86,6 +108,8 @@ class LambdaGRPOTrainer(GRPOTrainer):
             args = self.config_class(f"{model_name.split('/')[-1]}-{type(self).__name__.removesuffix('Trainer')}")
         if not isinstance(args, self.config_class):
             raise TypeError(f"`args` must be a {self.config_class.__name__}, got {type(args).__name__}.")
+        if rollout_func is not None and (tools or environment_factory):
+            rollout_func = _refusing_env_mask(rollout_func)
         super().__init__(
             model,
             reward_funcs,

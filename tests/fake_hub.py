@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeHub:
-    def __init__(self):
+    def __init__(self, refuse_commits: bool = False):
+        """`refuse_commits`: create repositories but answer every commit 403, as a Hub that refuses the upload."""
         self.repos: dict[str, dict[str, bytes]] = {}
         self.requests: list[tuple[str, str]] = []
         hub = self
@@ -52,6 +53,8 @@ class FakeHub:
                                 ]
                             },
                         )
+                    if action == "commit" and refuse_commits:
+                        return self._reply(403, {"error": "fake hub: this token may not write to the repository"})
                     if action == "commit":
                         for line in body.decode().splitlines():
                             item = json.loads(line)

@@ -148,6 +148,67 @@ def test_wandb_offline_receives_lambda_metrics(tmp_path, tiny_model_dir):
         assert key in log, key
 
 
+def train_failing(recipe, **environment) -> list[str]:
+    """`lambda-trl train` in a fresh process that must exit with 2 and one error line; returns that line's words."""
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [line for line in completed.stderr.splitlines() if line.startswith("lambda-trl: error:")]
+    assert completed.returncode == 2 and len(lines) == 1, completed.stderr[-4000:]
+    assert "Traceback" not in completed.stderr, completed.stderr[-4000:]
+    return lines[0]
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening: bound, then released."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("hub", ["offline", "unreachable"])
+def test_push_to_an_unreachable_hub_fails_before_training_in_one_line(tmp_path, tiny_model_dir, hub):
+    recipe = write_recipe(tmp_path, tiny_model_dir, push_to_hub=True, hub_model_id="someone/tiny-lambda-grpo")
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    environment = {"HF_ENDPOINT": endpoint, "HF_TOKEN": "hf_fake"}
+    if hub == "offline":
+        environment["HF_HUB_OFFLINE"] = "1"
+    line = train_failing(recipe, **environment)
+    assert f"push_to_hub: cannot push to 'someone/tiny-lambda-grpo' at {endpoint}" in line or (
+        f"push_to_hub: cannot create 'someone/tiny-lambda-grpo' at {endpoint}" in line
+    ), line
+    offline = "HF_HUB_OFFLINE=1 is set" if hub == "offline" else "HF_HUB_OFFLINE unset"
+    assert offline in line and "model_name_or_path" not in line, line
+    assert "--push_to_hub false" in line and f"hf upload someone/tiny-lambda-grpo {tmp_path / 'run'}" in line, line
+    if hub == "unreachable":
+        assert "ConnectError" in line and "HF_ENDPOINT" in line, line
+    assert not (tmp_path / "run").exists(), "it failed before training"
+
+
+def test_push_that_fails_after_training_keeps_the_model_and_says_how_to_upload_it(tmp_path, tiny_model_dir):
+    from fake_hub import FakeHub
+
+    recipe = write_recipe(
+        tmp_path, tiny_model_dir, max_steps=1, plot=False, push_to_hub=True, hub_model_id="someone/tiny-lambda-grpo"
+    )
+    with FakeHub(refuse_commits=True) as hub:
+        line = train_failing(recipe, HF_ENDPOINT=hub.endpoint, HF_TOKEN="hf_fake", HF_HUB_DISABLE_XET="1")
+    run = tmp_path / "run"
+    assert "someone/tiny-lambda-grpo" in hub.repos and hub.repos["someone/tiny-lambda-grpo"] == {}, "created, empty"
+    assert (run / "model.safetensors").is_file() and (run / "README.md").is_file()
+    assert f"training finished and the model is saved in {run}" in line and hub.endpoint in line, line
+    assert "403" in line and f"Upload it later with `hf upload someone/tiny-lambda-grpo {run}`" in line, line
+
+
 def test_push_to_hub_uploads_model_card_and_recipe_to_a_local_endpoint(tmp_path, tiny_model_dir):
     from fake_hub import FakeHub
 

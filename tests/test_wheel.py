@@ -5,9 +5,12 @@ outside the checkout with nothing pointing back at it: import, `lambda-trl --hel
 College Math (which reads the shipped subsample indices) and one `lambda-trl train` step. The rest of the suite
 imports the editable checkout and cannot see a file that is missing from the wheel.
 
-The full suite runs on Python 3.11, the only one this machine has a CPU torch build for. On the other supported
-Pythons (`OTHER_PYTHONS`, from pyenv) the wheel is installed without torch: the whole package must compile (syntax
-warnings are errors) and its torch-free part — the CLI's help, benchmark scoring, the reward — must run.
+The full suite runs on Python 3.11, the only one this machine has a CPU torch build for. On the lowest supported
+Python (requires-python's floor) pip resolves the wheel with every dependency, torch included, and installs all of
+them but the CUDA torch stack that PyPI's Linux torch is (no CPU build of it here); on the other Pythons
+(`OTHER_PYTHONS`, from pyenv) the wheel goes in with only what its torch-free part needs. On each, the whole package
+must compile (syntax warnings are errors) and its torch-free part — the CLI's help, benchmark scoring, the reward —
+must run.
 
 These tests need the package index (the isolated build environment, the dependencies): `make test-wheel`.
 """
@@ -30,7 +33,7 @@ from packaging.requirements import Requirement
 pytestmark = pytest.mark.wheel
 
 REPO = Path(__file__).resolve().parents[1]
-OTHER_PYTHONS = ["3.10", "3.12", "3.13"]
+OTHER_PYTHONS = ["3.12", "3.13"]
 # The torch-free part (`lambda-trl eval score`, the reward) needs only these of the package's dependencies.
 TORCH_FREE_DEPENDENCIES = {"math-verify", "datasets"}
 # Scoring refuses a College Math file of another length: the shipped indices are lines of the 2,818-row file.
@@ -195,27 +198,67 @@ def interpreter(minor: str) -> Path:
     return Path(found)
 
 
-@pytest.mark.parametrize("minor", OTHER_PYTHONS)
-def test_torch_free_part_on_other_pythons(minor, dist, college_math, tmp_path):
-    venv = tmp_path / "venv"
-    run([interpreter(minor), "-m", "venv", "--without-pip", venv])
-    with zipfile.ZipFile(dist[1]) as archive:
+def wheel_requirements(wheel: Path) -> list[Requirement]:
+    with zipfile.ZipFile(wheel) as archive:
         metadata = archive.read(next(name for name in archive.namelist() if name.endswith(".dist-info/METADATA")))
-    requirements = [
-        Requirement(line.split(":", 1)[1].strip())
-        for line in metadata.decode().splitlines()
-        if line.startswith("Requires-Dist:")
-    ]
-    torch_free = [str(r) for r in requirements if r.name in TORCH_FREE_DEPENDENCIES and r.marker is None]
-    assert len(torch_free) == len(TORCH_FREE_DEPENDENCIES), torch_free
-    pip_install(venv, "--no-deps", dist[1])
-    pip_install(venv, *torch_free)
+    lines = metadata.decode().splitlines()
+    return [Requirement(line.split(":", 1)[1].strip()) for line in lines if line.startswith("Requires-Dist:")]
 
-    package = assert_runs_the_installed_package(venv, tmp_path)
-    run_installed(venv, "python", "-W", "error::SyntaxWarning", "-m", "compileall", "-q", "-f", package, cwd=tmp_path)
-    assert_scores_college_math(venv, college_math, tmp_path)
+
+def lowest_python() -> str:
+    """The floor of pyproject.toml's requires-python (">=3.10" -> "3.10")."""
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert declared.startswith(">=") and "," not in declared, declared
+    return declared.removeprefix(">=")
+
+
+def is_torch_stack(name: str) -> bool:
+    """torch and the CUDA libraries PyPI's Linux torch wheels pull in."""
+    return name in ("torch", "triton") or name.startswith(("nvidia-", "cuda-"))
+
+
+def assert_torch_free_part_runs(venv: Path, college_math, cwd: Path):
+    package = assert_runs_the_installed_package(venv, cwd)
+    run_installed(venv, "python", "-W", "error::SyntaxWarning", "-m", "compileall", "-q", "-f", package, cwd=cwd)
+    assert_scores_college_math(venv, college_math, cwd)
     check = (
         "from lambda_trl.rewards import boxed_math_reward; "
         "print(boxed_math_reward(['\\\\boxed{4}', '\\\\boxed{5}', '4'], solution=['4', '4', '4']))"
     )
-    assert run_installed(venv, "python", "-c", check, cwd=tmp_path).strip() == "[1.0, -0.5, -1.0]"
+    assert run_installed(venv, "python", "-c", check, cwd=cwd).strip() == "[1.0, -0.5, -1.0]"
+
+
+def test_lowest_python_resolves_and_installs_the_dependencies(dist, college_math, tmp_path):
+    venv = tmp_path / "venv"
+    run([interpreter(lowest_python()), "-m", "venv", "--without-pip", venv])
+    plan_file = tmp_path / "plan.json"
+    pip_install(venv, "--dry-run", "--ignore-installed", "--report", plan_file, dist[1])
+    plan = {
+        item["metadata"]["name"].lower(): item["metadata"]["version"]
+        for item in json.loads(plan_file.read_text())["install"]
+    }
+    for requirement in wheel_requirements(dist[1]):
+        if requirement.marker is None:
+            assert requirement.specifier.contains(plan[requirement.name], prereleases=True), (requirement, plan)
+    pinned = [f"{name}=={v}" for name, v in plan.items() if name != "lambda-trl" and not is_torch_stack(name)]
+    pip_install(venv, "--no-deps", *pinned, dist[1])
+    assert_torch_free_part_runs(venv, college_math, tmp_path)
+    # The resolver's TRL and transformers for this Python, installed (transformers imports without torch).
+    check = (
+        "from importlib.metadata import version; import transformers; print(version('trl'), transformers.__version__)"
+    )
+    assert run_installed(venv, "python", "-c", check, cwd=tmp_path).split() == [plan["trl"], plan["transformers"]]
+
+
+@pytest.mark.parametrize("minor", OTHER_PYTHONS)
+def test_torch_free_part_on_other_pythons(minor, dist, college_math, tmp_path):
+    venv = tmp_path / "venv"
+    run([interpreter(minor), "-m", "venv", "--without-pip", venv])
+    requirements = wheel_requirements(dist[1])
+    torch_free = [str(r) for r in requirements if r.name in TORCH_FREE_DEPENDENCIES and r.marker is None]
+    assert len(torch_free) == len(TORCH_FREE_DEPENDENCIES), torch_free
+    pip_install(venv, "--no-deps", dist[1])
+    pip_install(venv, *torch_free)
+    assert_torch_free_part_runs(venv, college_math, tmp_path)

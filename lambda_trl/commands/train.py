@@ -18,7 +18,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from ..checkpoints import TRAINER_STATE_NAME, ResumeNeeds, missing_for_resume, newest_complete_checkpoint
-from ..config import LambdaGRPOConfig
+from ..config import RENAMED_FIELDS, LambdaGRPOConfig
 from ..data import load_training_set
 from ..graders import DEFAULT_GRADER, GRADERS
 from ..lambda_return_config import LambdaReturnGRPOConfig
@@ -200,6 +200,7 @@ def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOCo
 
     parser = make_parser(values["trainer"])
     known = {f.name for dataclass_type in parser.dataclass_types for f in fields(dataclass_type) if f.init}
+    rest = _installed_names(values, rest, known)
     unknown = [key for key in values if key not in known]
     if unknown:
         raise ValueError(
@@ -215,6 +216,23 @@ def parse_arguments(argv: list[str]) -> tuple[TrainScriptArguments, LambdaGRPOCo
             "field)."
         )
     return (*parsed, text)
+
+
+def _installed_names(values: dict, argv: list[str], known: set[str]) -> list[str]:
+    """
+    Each renamed field (`RENAMED_FIELDS`: `gradient_checkpointing` → `activation_checkpointing`) under the name the
+    installed transformers has, in the recipe and on the command line, so that one recipe runs on the whole supported
+    range and a command-line flag overrides the recipe under either name; returns the command line.
+    """
+    for old, new in RENAMED_FIELDS.items():
+        name, other = (new, old) if new in known else (old, new)
+        if other in values:
+            values[name] = values.pop(other)
+        flag = f"--{other}"
+        argv = [
+            f"--{name}{argument[len(flag) :]}" if argument.split("=")[0] == flag else argument for argument in argv
+        ]
+    return argv
 
 
 class RecipeFlags(OneLineErrors, argparse.ArgumentParser):
@@ -324,6 +342,8 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
             "save_strategy 'best' writes a checkpoint only after the Trainer's evaluation, which lambda-trl train does "
             "not run: use save_strategy: steps (with save_steps) and pick the best step from the logged metrics."
         )
+    if training_args.push_to_hub:
+        check_hub_push(training_args)
     # First, so that a bad checkpoint fails before anything is loaded or written to output_dir.
     checkpoint = checkpoint_to_resume(script_args, training_args, model_args)
     model_name = set_model_init_kwargs(training_args, model_args)
@@ -337,8 +357,9 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
         save_recipe(recipe_text, training_args.output_dir)
     trainer.train(resume_from_checkpoint=checkpoint)
     preemption = trainer_preemption(trainer)
+    push_failure = None
     if preemption is None:
-        save_outputs(trainer, script_args, training_args)
+        push_failure = save_outputs(trainer, script_args, training_args)
     else:
         trainer.accelerator.print(
             f"preempted by {preemption.stopped_by} at step {trainer.state.global_step}: checkpoint written to "
@@ -346,7 +367,48 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
         )
     trainer.end()
     _finish_wandb_run(training_args)
+    if push_failure is not None:
+        raise push_failure
     return trainer
+
+
+def hub_push_target(training_args) -> tuple[str, str]:
+    """(repo id, endpoint) of the run's `push_to_hub`: `hub_model_id`, else output_dir's name (as transformers does)."""
+    from huggingface_hub import constants
+
+    repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
+    return repo_id, constants.ENDPOINT
+
+
+def check_hub_push(training_args):
+    """
+    Fails in one line before anything loads when `push_to_hub` cannot work: offline mode, or a Hub that does not
+    answer the repository creation the Trainer would send at its start (no network, a wrong HF_ENDPOINT, no token).
+    """
+    from huggingface_hub import constants, create_repo
+
+    repo_id, endpoint = hub_push_target(training_args)
+    later = (
+        f"or pass --push_to_hub false and upload the saved model later with `hf upload {repo_id} "
+        f"{training_args.output_dir}`."
+    )
+    if constants.HF_HUB_OFFLINE:
+        raise ValueError(
+            f"push_to_hub: cannot push to {repo_id!r} at {endpoint}: HF_HUB_OFFLINE=1 is set. Unset HF_HUB_OFFLINE "
+            f"(or TRANSFORMERS_OFFLINE) to push, {later}"
+        )
+    try:
+        create_repo(repo_id, token=training_args.hub_token, private=training_args.hub_private_repo, exist_ok=True)
+    except Exception as error:  # any failure here is the push's: httpx, HTTP status, token errors
+        raise OSError(
+            f"push_to_hub: cannot create {repo_id!r} at {endpoint} (HF_HUB_OFFLINE unset): {_first_line(error)}. "
+            f"Check the network, HF_ENDPOINT and your token (`hf auth login`), {later}"
+        ) from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": .")
 
 
 def set_model_init_kwargs(training_args, model_args) -> str:
@@ -511,11 +573,16 @@ def _lacks_trainer_state(missing: list[str]) -> bool:
     return any(item.startswith(TRAINER_STATE_NAME) for item in missing)
 
 
-def save_outputs(trainer, script_args, training_args):
-    """The model, tokenizer and model card; the training curves when asked for; the Hub push when asked for."""
+def save_outputs(trainer, script_args, training_args) -> OSError | None:
+    """
+    The model, tokenizer and model card; the training curves when asked for; the Hub push when asked for. A failed
+    push leaves everything saved and is returned as the one-line error to raise once the run is closed.
+    """
     output_dir = training_args.output_dir
     dataset_name = script_args.dataset_path or script_args.dataset_name
-    trainer.save_model(output_dir)
+    # Saved here without transformers' push of the bare model (`_internal_call`): the push below uploads the folder
+    # once, with the model card, and a failed upload finds everything saved.
+    trainer.save_model(output_dir, _internal_call=True)
     trainer.create_model_card(dataset_name=dataset_name)
     trainer.accelerator.print(f"Model, tokenizer and model card saved to {output_dir}")
     if script_args.metrics_file:
@@ -530,8 +597,20 @@ def save_outputs(trainer, script_args, training_args):
         )
         trainer.accelerator.print(f"Training curves: {png}")
     if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=dataset_name)
+        try:
+            trainer.push_to_hub(dataset_name=dataset_name)
+        except Exception as error:  # the model is saved: say how to upload it rather than lose the run in a traceback
+            repo_id, endpoint = hub_push_target(training_args)
+            repo_id = trainer.hub_model_id or repo_id
+            failure = OSError(
+                f"push_to_hub: training finished and the model is saved in {output_dir}, but the upload to "
+                f"{repo_id!r} at {endpoint} failed: {_first_line(error)}. Upload it later with `hf upload {repo_id} "
+                f"{output_dir}`."
+            )
+            failure.__cause__ = error
+            return failure
         trainer.accelerator.print(f"Pushed to the Hub: {trainer.hub_model_id}")
+    return None
 
 
 def _finish_wandb_run(training_args):
