@@ -11,6 +11,7 @@ Evaluation scores every completion under both (`lambda_trl.eval.scoring`), so a 
 and next to the library's at once; `--grader` only picks which one a summary leads with.
 """
 
+import atexit
 import math
 import multiprocessing
 import os
@@ -148,4 +149,6 @@ def check_answers(pairs: list[tuple[str, str]], grader: str = DEFAULT_GRADER) ->
     global _default_checker
     if _default_checker is None:
         _default_checker = AnswerChecker()
+        # Closed before interpreter teardown: a pool left to its __del__ then may print a traceback at exit.
+        atexit.register(_default_checker.close)
     return _default_checker.check(pairs, grader)
