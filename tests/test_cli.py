@@ -9,18 +9,22 @@ from helpers import write_recipe
 from lambda_trl.cli import main
 
 
-def run_in_subprocess(recipe, **environment):
+def train_in_subprocess(recipe, **environment):
     """`lambda-trl train` in a fresh process, as a user runs it (wandb and the Hub client keep process-wide state)."""
     import subprocess
     import sys
 
-    completed = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)],
         env={**os.environ, **environment},
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def run_in_subprocess(recipe, **environment):
+    completed = train_in_subprocess(recipe, **environment)
     assert completed.returncode == 0, completed.stderr[-4000:]
 
 
@@ -150,16 +154,7 @@ def test_wandb_offline_receives_lambda_metrics(tmp_path, tiny_model_dir):
 
 def train_failing(recipe, **environment) -> list[str]:
     """`lambda-trl train` in a fresh process that must exit with 2 and one error line; returns that line's words."""
-    import subprocess
-    import sys
-
-    completed = subprocess.run(
-        [sys.executable, "-m", "lambda_trl.cli", "train", "--config", str(recipe)],
-        env={**os.environ, **environment},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    completed = train_in_subprocess(recipe, **environment)
     lines = [line for line in completed.stderr.splitlines() if line.startswith("lambda-trl: error:")]
     assert completed.returncode == 2 and len(lines) == 1, completed.stderr[-4000:]
     assert "Traceback" not in completed.stderr, completed.stderr[-4000:]
