@@ -24,14 +24,17 @@ Deliberate differences from the harness:
    mmlu_stem/sat_math/aqua/gaokao2023: every benchmark name is extracted like `math`.
 4. Number words: a string that is purely an English number phrase (`five`, `twenty-one`, `one hundred and five`) is
    converted; word2number would also pull number words out of other text (`one solution` -> 1).
-5. Safety: `parse_expr` (Python `eval`) is not run on text containing `__` or quotes, and runs without builtins, and
-   text no parser understood is never handed to sympy (whose `sympify` would `eval` it).
+5. Safety: where the harness calls sympy's `parse_expr` (Python `eval` over all of sympy, which a completion or a
+   gold answer can turn into any code), `lambda_trl.python_expressions` reads the same Python-syntax math without
+   evaluating anything; and text no parser understood is never handed to sympy (whose `sympify` would `eval` it).
 6. `math_equal` never raises: any exception gives False (SimpleRL's reward treats exceptions the same way).
 """
 
 import math
 import re
 from functools import cache
+
+from .python_expressions import parse_python_expression
 
 
 BENCHMARKS_SKIPPING_UNITS = frozenset({"minerva_math", "carp_en"})
@@ -418,7 +421,7 @@ def _symbolic_equal(prediction: str, reference: str) -> bool:
 
 def _parse(text: str):
     """The first parser that accepts the text (unescaped `\\\\` first, as written second); the text itself if none."""
-    for parser in (_parse_plain_number, _parse_latex, _parse_python):
+    for parser in (_parse_plain_number, _parse_latex, parse_python_expression):
         for candidate in (text.replace("\\\\", "\\"), text):
             try:
                 return parser(candidate)
@@ -461,20 +464,3 @@ def _latex2sympy_configs():
         lowercase_symbols=False,
     )
     return normalization, conversion
-
-
-def _parse_python(text: str):
-    from sympy.parsing.sympy_parser import parse_expr
-
-    if "__" in text or "'" in text or '"' in text:
-        raise ValueError("not evaluated: could reach Python internals")
-    return parse_expr(text, global_dict=dict(_sympy_namespace()))
-
-
-@cache
-def _sympy_namespace() -> dict:
-    namespace: dict = {}
-    exec("from sympy import *", namespace)
-    namespace["__builtins__"] = {}  # so that `eval` inside parse_expr sees no open(), __import__(), ...
-    namespace.update(abs=namespace["Abs"], max=namespace["Max"], min=namespace["Min"])
-    return namespace
