@@ -7,19 +7,16 @@ The two graders a completion can be scored by, and the time-capped worker pool b
   paper's Table 1 (https://huggingface.co/papers/2510.06870, §3) and SimpleRL-Zoo's reward were computed with: its
   per-benchmark extraction chain (down to the last number of the text), `strip_string`, `math_equal`, 3 s a case.
 
+Cases are decided in `lambda_trl.grading_pool`'s worker processes, apart from the trainer, each under a time cap.
 Evaluation scores every completion under both (`lambda_trl.eval.scoring`), so a result can be put next to the paper's
 and next to the library's at once; `--grader` only picks which one a summary leads with.
 """
 
 import atexit
-import math
-import multiprocessing
-import os
 import signal
-import time
-from multiprocessing.pool import Pool
 
 from . import answers, qwen_math
+from .grading_pool import AnswerChecker
 
 
 MATH_VERIFY, QWEN_MATH = "math-verify", "qwen-math"
@@ -60,12 +57,12 @@ def _raise_case_timeout(signum, frame):
     raise _CaseTimeout
 
 
-def _qwen_math_equal(pair: tuple[str, str]) -> bool:
-    # Pool workers run tasks in their main thread, so a timer signal can interrupt sympy wherever it is.
+def _qwen_math_equal(prediction: str, gold: str) -> bool:
+    # Workers run cases in their main thread, so a timer signal can interrupt sympy wherever it is in Python code.
     previous = signal.signal(signal.SIGALRM, _raise_case_timeout)
     signal.setitimer(signal.ITIMER_REAL, QWEN_MATH_TIMEOUT_SECONDS)
     try:
-        return qwen_math.math_equal(*pair)
+        return qwen_math.math_equal(prediction, gold)
     except _CaseTimeout:
         return False
     finally:
@@ -73,82 +70,40 @@ def _qwen_math_equal(pair: tuple[str, str]) -> bool:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _math_verify_equal(pair: tuple[str, str]) -> bool:
-    return answers.answers_match(*pair)
+_EQUIVALENCE = {MATH_VERIFY: answers.answers_match, QWEN_MATH: _qwen_math_equal}
 
 
-_EQUIVALENCE = {MATH_VERIFY: _math_verify_equal, QWEN_MATH: _qwen_math_equal}
+def verdict(grader: str, prediction: str, gold: str) -> bool:
+    """Whether `grader` counts `prediction` equal to `gold`, under its own time cap; never raising."""
+    try:
+        return bool(_EQUIVALENCE[grader](prediction, gold))
+    except Exception:  # MemoryError at the worker's memory cap included
+        return False
 
 
-def _case_seconds(grader: str) -> float:
-    # math-verify caps parsing each side and the comparison at TIMEOUT_SECONDS each.
+def case_seconds(grader: str) -> float:
+    """The most one case may take: math-verify caps parsing each side and the comparison at TIMEOUT_SECONDS each."""
     return QWEN_MATH_TIMEOUT_SECONDS + 1 if grader == QWEN_MATH else 3 * answers.TIMEOUT_SECONDS
 
 
-class AnswerChecker:
-    """
-    Checks many (prediction, ground truth) pairs under a grader, in parallel worker processes.
+def import_graders():
+    """Imports what the graders need up front, so that no case pays for it inside its time cap."""
+    import latex2sympy2_extended  # noqa: F401
+    import math_verify  # noqa: F401
+    import sympy  # noqa: F401
 
-    Workers are forked once and reused; they only run the graders (pure Python: math-verify, sympy), never torch or
-    CUDA, and both are imported before forking so no worker needs the import lock. (`spawn` would re-run the user's
-    unguarded training script in every worker.) Each answer is capped inside the worker (math-verify's own timeouts;
-    the harness's 3 s for qwen-math); as a second line of defence a batch has an overall deadline, after which
-    unfinished answers count as wrong and the pool is killed and rebuilt.
-    """
-
-    def __init__(self, workers: int | None = None, start_up_seconds: float = 60.0, slack_seconds: float = 5.0):
-        self.workers = workers or int(os.environ.get("LAMBDA_TRL_ANSWER_WORKERS", min(32, os.cpu_count() or 1)))
-        self.start_up_seconds = start_up_seconds
-        self.slack_seconds = slack_seconds
-        self._pool: Pool | None = None
-
-    def _get_pool(self) -> Pool:
-        if self._pool is None:
-            import latex2sympy2_extended  # noqa: F401
-            import math_verify  # noqa: F401
-            import sympy  # noqa: F401
-
-            methods = multiprocessing.get_all_start_methods()
-            self._pool = multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(self.workers)
-        return self._pool
-
-    def close(self):
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
-
-    def check(self, pairs: list[tuple[str, str]], grader: str = DEFAULT_GRADER) -> list[bool]:
-        if not pairs:
-            return []
-        starting = self._pool is None
-        pool = self._get_pool()
-        pending = [pool.apply_async(_EQUIVALENCE[grader], (pair,)) for pair in pairs]
-        rounds = math.ceil(len(pairs) / self.workers)
-        budget = _case_seconds(grader) * rounds + (self.start_up_seconds if starting else self.slack_seconds)
-        deadline = time.monotonic() + budget
-        results, timed_out = [], False
-        for result in pending:
-            try:
-                results.append(bool(result.get(timeout=max(0.0, deadline - time.monotonic()))))
-            except multiprocessing.TimeoutError:
-                results.append(False)
-                timed_out = True
-            except Exception:
-                results.append(False)
-        if timed_out:
-            self.close()
-        return results
+    qwen_math.math_equal("1", "x")
+    answers.answers_match("1", "x")
 
 
 _default_checker: AnswerChecker | None = None
 
 
 def check_answers(pairs: list[tuple[str, str]], grader: str = DEFAULT_GRADER) -> list[bool]:
-    """Equivalence of each (prediction, ground truth) pair under `grader`, in parallel, with a hard time cap."""
+    """Equivalence of each (prediction, ground truth) pair under `grader`, in worker processes, each case capped."""
     global _default_checker
+    check_grader(grader)
     if _default_checker is None:
         _default_checker = AnswerChecker()
-        # Closed before interpreter teardown: a pool left to its __del__ then may print a traceback at exit.
         atexit.register(_default_checker.close)
-    return _default_checker.check(pairs, grader)
+    return _default_checker.check(pairs, grader, case_seconds(grader))

@@ -17,7 +17,7 @@ from lambda_trl import qwen_math
 from lambda_trl.cli import main
 from lambda_trl.eval.benchmarks import BENCHMARKS
 from lambda_trl.eval.scoring import score_rows
-from lambda_trl.graders import QWEN_MATH_TIMEOUT_SECONDS, AnswerChecker, check_answers
+from lambda_trl.graders import QWEN_MATH_TIMEOUT_SECONDS, AnswerChecker, case_seconds, check_answers
 from lambda_trl.rewards import boxed_math_reward, load_reward_function
 
 
@@ -120,9 +120,9 @@ def test_a_pathological_case_costs_at_most_the_cap():
     slow = (r"\left(x+1\right)^{40000}-\left(x+1\right)^{39999}", r"x\left(x+1\right)^{39999}+1")
     checker = AnswerChecker(workers=1)
     try:
-        assert checker.check([("1", "1")], "qwen-math") == [True]  # workers started
+        assert checker.check([("1", "1")], "qwen-math", case_seconds("qwen-math")) == [True]  # workers started
         started = time.monotonic()
-        assert checker.check([slow, ("2", "2")], "qwen-math") == [False, True]
+        assert checker.check([slow, ("2", "2")], "qwen-math", case_seconds("qwen-math")) == [False, True]
         assert time.monotonic() - started < QWEN_MATH_TIMEOUT_SECONDS + 3
     finally:
         checker.close()
