@@ -8,7 +8,7 @@ DEMO_RECIPE := recipes/cpu/smollm2_135m_lambda_grpo.yaml
 DEMO_OUTPUT := outputs/demo-smollm2-lambda-grpo
 EVAL_DEMO := --benchmarks gsm8k,math500 --limit 10 --max-new-tokens 192 --batch-size 10
 
-.PHONY: install demo eval-demo replicate test test-floors test-slow test-faults test-wheel test-vllm lint format bench \
+.PHONY: install demo eval-demo replicate test fuzz test-floors test-slow test-faults test-wheel test-vllm lint format bench \
 	gpu-check docs docs-serve test-docs clean
 
 install: $(STAMP)
@@ -50,6 +50,13 @@ replicate: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The graders' property-based tests (tests/test_fuzz_graders.py) at 25x the examples `make test` runs: hostile
+# sympy-call grammars and arbitrary text through both graders, the reward and eval score's scoring, and each linear
+# rewrite of a harness regex against the regex.
+FUZZ_EXAMPLES ?= 5000
+fuzz: install
+	LAMBDA_TRL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz_graders.py
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow

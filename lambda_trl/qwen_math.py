@@ -110,18 +110,20 @@ _UNIT_WORDS = (
     "second|man|woman|sec|cube|mt|sq inch|mp|∏ cm ³|hectare|more|sec|unit|cu . m|cm 2|rs .|rs|kg|g|month|km|m|cm|mm|"
     "apple|liter|loss|yard|pure|year|increase|decrease|d|less|Surface|litre|pi sq m|s .|metre|meter|inch"
 ).split("|")
-_UNIT_PATTERNS = [re.compile(r"(^|\W)" + unit + r"($|\W)") for unit in _UNIT_WORDS + [u + "s" for u in _UNIT_WORDS]]
+_UNIT_PATTERNS = [
+    (unit, re.compile(r"(^|\W)" + unit + r"($|\W)")) for unit in _UNIT_WORDS + [u + "s" for u in _UNIT_WORDS]
+]
 
 
 def strip_string(text: str, skip_unit: bool = False) -> str:
     """The harness's `strip_string`: every step, in its order (the order matters, e.g. units go before `\\text{}`)."""
     s = str(text).strip().replace("\n", "").rstrip(".").replace("\\!", "")
-    s = re.sub(r"\\begin\{array\}\{.*?\}", r"\\begin{pmatrix}", s)
-    s = re.sub(r"\\end\{array\}", r"\\end{pmatrix}", s).replace("bmatrix", "pmatrix")
+    s = _replace_braced(s, "\\begin{array}{", lambda content: "\\begin{pmatrix}")
+    s = s.replace("\\end{array}", "\\end{pmatrix}").replace("bmatrix", "pmatrix")
     s = s.replace("tfrac", "frac").replace("dfrac", "frac")
     s = s.replace("\\neq", "\\ne").replace("\\leq", "\\le").replace("\\geq", "\\ge")
     s = s.replace("\\left", "").replace("\\right", "").replace("\\{", "{").replace("\\}", "}")
-    without_text_suffix = re.sub(r"\\text\{.*?\}$", "", s).strip()  # a trailing `\text{ cm}` is taken as a unit
+    without_text_suffix = _without_text_suffix(s).strip()  # a trailing `\text{ cm}` is taken as a unit
     if without_text_suffix:
         s = without_text_suffix
     if not skip_unit:
@@ -129,7 +131,7 @@ def strip_string(text: str, skip_unit: bool = False) -> str:
     for token in ("^{\\circ}", "^\\circ", "\\$", "$", "\\(", "\\)"):
         s = s.replace(token, "")
     s = _number_words_to_digits(s)
-    s = re.sub(r"\\text\{(.*?)\}", r"\1", s)
+    s = _replace_braced(s, "\\text{", lambda content: content)
     for variable_prefix in ("x=", "y=", "z=", "x\\in", "y\\in", "z\\in", "x\\to", "y\\to", "z\\to"):
         s = s.replace(variable_prefix, "")
     s = s.replace("\\emptyset", "{}").replace("(-\\infty,\\infty)", "\\mathbb{R}")
@@ -141,11 +143,11 @@ def strip_string(text: str, skip_unit: bool = False) -> str:
         s = s.replace("inf", "\\infty")
     s = s.replace("+\\inity", "\\infty")
     s = s.replace("and", "").replace("\\mathbf", "")  # every "and", also inside words
-    s = re.sub(r"\\mbox\{.*?\}", "", s)
+    s = _replace_braced(s, "\\mbox{", lambda content: "")
     if "j" in s and "i" not in s:  # an engineer's imaginary unit
         s = s.replace("j", "i")
-    s = re.sub(r"(\d+)\.0*([^\d])", r"\1\2", s)
-    s = re.sub(r"(\d+)\.0*$", r"\1", s)
+    s = _TRAILING_ZEROS_INSIDE.sub(r"\1\2", s)
+    s = _TRAILING_ZEROS_AT_END.sub(r"\1", s)
     if not s:
         return s
     if s.startswith("."):
@@ -157,13 +159,48 @@ def strip_string(text: str, skip_unit: bool = False) -> str:
     return _slash_to_frac(_brace_frac_arguments(s))
 
 
+# The harness's `(\d+)\.0*([^\d])` and `(\d+)\.0*$`, which retry every digit of a run as a start (quadratic in
+# its length): a match starting inside a run implies one starting at its first digit, which is tried first, so
+# starting only there changes no result.
+_TRAILING_ZEROS_INSIDE = re.compile(r"(?<!\d)(\d+)\.0*([^\d])")
+_TRAILING_ZEROS_AT_END = re.compile(r"(?<!\d)(\d+)\.0*$")
+_WORD = re.compile(r"\w+")
+
+
 def _delete_unit_words(s: str) -> str:
+    # 532 patterns, twice: each is only run where it can match. A unit of word characters matches `(^|\W)unit($|\W)`
+    # exactly when it is one of the text's words; any other unit needs each of its literal pieces in the text.
+    words = set(_WORD.findall(s))
     for _ in range(2):
-        for pattern in _UNIT_PATTERNS:
+        for unit, pattern in _UNIT_PATTERNS:
+            if not (unit in words if _WORD.fullmatch(unit) else all(piece in s for piece in unit.split("."))):
+                continue
             without_unit = pattern.sub(r"\1\2", s)
-            if without_unit:  # a deletion that would empty the answer is skipped
+            if without_unit and without_unit != s:  # a deletion that would empty the answer is skipped
                 s = without_unit
+                words = set(_WORD.findall(s))
     return s
+
+
+def _replace_braced(s: str, opener: str, replacement) -> str:
+    r"""
+    `re.sub(opener + r"(.*?)\}", replacement, s)` in one pass: the regex rescans to the end for every unclosed opener.
+    (Equal on text without newlines, which `strip_string` removes first.)
+    """
+    pieces, position = [], 0
+    while (start := s.find(opener, position)) != -1:
+        end = s.find("}", start + len(opener))
+        if end == -1:  # no `}` after this opener, so none after any later one either
+            break
+        pieces += [s[position:start], replacement(s[start + len(opener) : end])]
+        position = end + 1
+    return "".join(pieces) + s[position:]
+
+
+def _without_text_suffix(s: str) -> str:
+    r"""`re.sub(r"\\text\{.*?\}$", "", s)`: from the first `\text{` to the end, when the text ends with `}`."""
+    start = s.find("\\text{")
+    return s[:start] if start != -1 and s.endswith("}") and len(s) > start + len("\\text{") else s
 
 
 def _brace_frac_arguments(s: str) -> str:
@@ -329,8 +366,18 @@ def _as_number(text: str) -> float | None:
 def _braces_to_pmatrix(reference: str) -> str:
     # The harness turns each greedy `{..,..}` span into a pmatrix whose commas become ONE backslash (not a row
     # break `\\`), so the result rarely parses; kept as it is, since later steps compare what it produces.
-    spans = re.findall(r"\{.*,.*\}", reference.strip())
+    spans = _greedy_comma_spans(reference.strip())
     return ", ".join("\\begin{pmatrix}" + span.strip("{}").replace(",", "\\") + "\\end{pmatrix}" for span in spans)
+
+
+def _greedy_comma_spans(text: str) -> list[str]:
+    r"""`re.findall(r"\{.*,.*\}", text)` in linear time: per line, its first `{` to its last `}` if a comma is between."""
+    spans = []
+    for line in text.split("\n"):
+        start, end = line.find("{"), line.rfind("}")
+        if start != -1 and end > start and "," in line[start + 1 : end]:
+            spans.append(line[start : end + 1])
+    return spans
 
 
 def _equal_ignoring_brackets(prediction: str, reference: str) -> bool:
