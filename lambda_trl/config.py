@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from .redaction import redact_values
 from .weighting import FIXED_TOKEN_PREFERENCES
 
 
@@ -94,6 +95,14 @@ class LambdaGRPOConfig(GRPOConfig):
             "choices": list(NORMALIZERS),
         },
     )
+
+    def __getstate__(self):
+        """
+        What pickling keeps: every field but secrets (`hub_token`, credentials in URLs). transformers pickles the
+        config into `training_args.bin`, which `push_to_hub` uploads; the live config keeps its token for the push.
+        """
+        state, _ = redact_values(dict(self.__dict__))
+        return state
 
     def __post_init__(self):
         self._carry_renamed_fields()

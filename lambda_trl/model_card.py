@@ -1,5 +1,8 @@
 """The λ-GRPO section added to TRL's model card: the method, λ's trajectory, the dataset and the recipe."""
 
+from .redaction import redact_recipe
+
+
 RECIPE_FILE = "recipe.yaml"
 
 
@@ -18,7 +21,8 @@ def token_preference_card_section(
 ) -> str:
     """
     The section for a run with config `args`: `method_lines` (the trainer's `model_card_lines()`), the token
-    preference's settings and λ's trajectory, the training data and the recipe YAML (`recipe_text`) when given.
+    preference's settings and λ's trajectory, the training data and the recipe YAML (`recipe_text`, its secrets
+    redacted) when given.
     """
     lines = ["", "## λ-GRPO", "", *method_lines, ""]
     if args.token_preference == "lambda":
@@ -43,5 +47,8 @@ def token_preference_card_section(
     if dataset_name:
         lines += ["", f"Training data: `{dataset_name}`."]
     if recipe_text is not None:
+        recipe_text, redacted = redact_recipe(recipe_text)
         lines += ["", f"Recipe (`{RECIPE_FILE}` in this repository):", "", "```yaml", recipe_text.strip(), "```"]
+        if redacted:
+            lines += ["", f"Secrets in the recipe were redacted before publishing: {', '.join(redacted)}."]
     return "\n".join(lines) + "\n"

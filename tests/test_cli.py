@@ -218,3 +218,55 @@ def test_push_to_hub_uploads_model_card_and_recipe_to_a_local_endpoint(tmp_path,
     assert "## λ-GRPO" in card and "final λ" in card and "lambda-grpo" in card and "arxiv.org/abs/2510.06870" in card
     assert files["recipe.yaml"].decode() == recipe.read_text()
     assert not any(name.startswith("checkpoint-") for name in files)
+
+
+SECRETS = {
+    "hub_token": "hf_" + "T0k3n" * 7,
+    "HF_TOKEN": "hf_" + "EnvT0ken" * 4,
+    "WANDB_API_KEY": "0a1b2c3d4e5f" * 3 + "9876",
+    "DB_PASSWORD": "correct horse battery staple",
+    "url password": "s3cret-in-a-url",
+    "comment token": "hf_" + "InAC0mment" * 3,
+}
+
+
+def test_a_pushed_model_carries_none_of_the_recipes_secrets(tmp_path, tiny_model_dir):
+    from fake_hub import FakeHub
+
+    recipe = write_recipe(
+        tmp_path,
+        tiny_model_dir,
+        max_steps=1,
+        plot=False,
+        push_to_hub=True,
+        hub_model_id="someone/tiny-lambda-grpo",
+        hub_token=SECRETS["hub_token"],
+        vllm_server_base_url=f"http://alice:{SECRETS['url password']}@127.0.0.1:9",  # unused: use_vllm is off
+        env={
+            "HF_TOKEN": SECRETS["HF_TOKEN"],
+            "WANDB_API_KEY": SECRETS["WANDB_API_KEY"],
+            "DB_PASSWORD": SECRETS["DB_PASSWORD"],
+            "HF_HUB_DISABLE_XET": "1",
+        },
+    )
+    recipe.write_text(recipe.read_text() + f"# the old token was {SECRETS['comment token']}\n")
+    with FakeHub() as hub:
+        completed = train_in_subprocess(recipe, HF_ENDPOINT=hub.endpoint)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    files = hub.repos["someone/tiny-lambda-grpo"]
+    assert {"README.md", "recipe.yaml", "training_args.bin", "model.safetensors"} <= set(files)
+    published = {name: content for name, content in files.items()}
+    published["(the run's console)"] = (completed.stdout + completed.stderr).encode()
+    for name, content in published.items():
+        for what, secret in SECRETS.items():
+            assert secret.encode() not in content, f"{what} is in {name}"
+    card, pushed_recipe = files["README.md"].decode(), files["recipe.yaml"].decode()
+    named = "env.DB_PASSWORD, env.HF_HUB_DISABLE_XET, env.HF_TOKEN, env.WANDB_API_KEY, hub_token, vllm_server_base_url"
+    assert f"Secrets in the recipe were redacted before publishing: {named}." in card  # the recipe's key order
+    assert pushed_recipe.startswith(f"# Secrets redacted by lambda-trl before saving: {named}")
+    assert "vllm_server_base_url: http://<redacted>@127.0.0.1:9" in pushed_recipe
+    assert "HF_HUB_DISABLE_XET: <redacted>" in pushed_recipe  # every env value: lambda-trl cannot tell which matter
+    import torch
+
+    saved = torch.load(tmp_path / "run" / "training_args.bin", weights_only=False)  # our own file, from this test
+    assert saved.hub_token == "<redacted>" and saved.hub_model_id == "someone/tiny-lambda-grpo"

@@ -32,6 +32,7 @@ from ..preemption import (
     parse_signals,
     trainer_preemption,
 )
+from ..redaction import redact_recipe
 from ..rewards import load_reward_function
 from ..trainer import LambdaGRPOTrainer
 from ..training_log import MetricsJSONLCallback, ProgressLineCallback
@@ -499,10 +500,10 @@ def add_callbacks(trainer, script_args):
 
 
 def save_recipe(recipe_text: str, output_dir: str):
-    """The recipe beside the model, as `recipe.yaml` (pushed to the Hub with it)."""
+    """The recipe beside the model, as `recipe.yaml` (pushed to the Hub with it), its secrets redacted."""
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, RECIPE_FILE), "w", encoding="utf-8", newline="") as f:
-        f.write(recipe_text)
+        f.write(redact_recipe(recipe_text)[0])
 
 
 def checkpoint_to_resume(script_args, training_args, model_args) -> str | None:

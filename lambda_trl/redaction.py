@@ -1,0 +1,71 @@
+"""
+Secrets kept out of everything a Hub push uploads: the model card's recipe section, `recipe.yaml`, and the pickled
+`training_args.bin` (`LambdaGRPOConfig.__getstate__`).
+
+What counts as a secret:
+- every value under a recipe's `env:` (TRL's way to set environment variables: `HF_TOKEN`, `WANDB_API_KEY`, ...);
+- the value of any field whose name ends in `token` or contains `key`, `secret`, `password`/`passwd` or `credential`
+  (`hub_token`, `api_key`, ...), at any depth;
+- credentials inside URLs (`https://user:password@host/...` keeps `https://<redacted>@host/...`);
+- text shaped like a Hugging Face access token (`hf_` and 30 or more letters and digits), wherever it is, comments
+  included.
+"""
+
+import re
+
+import yaml
+
+
+REDACTED = "<redacted>"
+SECRET_NAME = re.compile(r"token$|key|secret|passw(?:or)?d|credential", re.IGNORECASE)
+URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+HUB_TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name))
+
+
+def redact_text(text: str) -> str:
+    """`text` without URL credentials or Hub-token-shaped strings."""
+    text = URL_CREDENTIALS.sub(lambda match: f"{match['scheme']}{REDACTED}@", text)
+    return HUB_TOKEN_SHAPE.sub(REDACTED, text)
+
+
+def redact_values(values, path: str = "") -> tuple[object, list[str]]:
+    """(`values` with every secret replaced by `REDACTED`, the dotted paths of what was replaced)."""
+    if isinstance(values, dict):
+        redacted, paths = {}, []
+        for key, value in values.items():
+            where = f"{path}.{key}" if path else str(key)
+            if value is not None and (path == "env" or is_secret_name(str(key))):
+                redacted[key], found = REDACTED, [where]
+            else:
+                redacted[key], found = redact_values(value, where)
+            paths += found
+        return redacted, paths
+    if type(values) in (list, tuple):
+        items = [redact_values(item, f"{path}[{i}]") for i, item in enumerate(values)]
+        return type(values)(item for item, _ in items), [p for _, found in items for p in found]
+    if isinstance(values, str) and redact_text(values) != values:
+        return redact_text(values), [path]
+    return values, []
+
+
+def redact_recipe(text: str) -> tuple[str, list[str]]:
+    """
+    (the recipe YAML safe to publish, what was redacted). A recipe with no secret field keeps its text (comments and
+    layout included); one with secrets is written back from its values with each secret replaced, under a comment
+    naming them (its comments are dropped, since one could repeat a secret).
+    """
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError:
+        values = None
+    if not isinstance(values, dict):
+        return redact_text(text), []
+    redacted, paths = redact_values(values)
+    if not paths:
+        return redact_text(text), []
+    header = f"# Secrets redacted by lambda-trl before saving: {', '.join(paths)} (comments dropped).\n"
+    return header + redact_text(yaml.safe_dump(redacted, sort_keys=False, allow_unicode=True)), paths
