@@ -7,12 +7,13 @@ Runs under `accelerate launch` like TRL's own scripts:
         --config recipes/qwen2.5-1.5b/lambda_grpo.yaml
 
 Each command lives in `lambda_trl.commands` (its parsers and `run(argv)`); this module dispatches to it and turns
-a problem with the user's input into one line on stderr.
+a problem with the user's input into one line on stderr (an error during training keeps its traceback).
 """
 
 import importlib
 import os
 import sys
+import traceback
 import warnings
 
 
@@ -32,9 +33,10 @@ DEBUG_ENV = "LAMBDA_TRL_DEBUG"
 
 def main(argv: list[str] | None = None) -> int:
     """
-    Runs a command. A problem with the user's input (a ValueError or OSError: unknown recipe key, bad field value,
-    malformed dataset, unreachable model or file) prints one line and exits with 2; `--debug` (or LAMBDA_TRL_DEBUG=1)
-    shows the traceback instead.
+    Runs a command. A problem with the user's input found before training starts (a ValueError or OSError: unknown
+    recipe key, bad field value, malformed dataset, unreachable model or file) prints one line and exits with 2;
+    `--debug` (or LAMBDA_TRL_DEBUG=1) shows the traceback instead. An error raised once training has started prints
+    its traceback, which `lambda-trl train` also writes to output_dir, and exits with 1.
     """
     # transformers 5 announces v6 renames (gradient_checkpointing -> activation_checkpointing) that TRL 1.16 still
     # calls internally: nothing a user can act on, so they stay off the console.
@@ -49,8 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"lambda-trl: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    from .commands import TrainingFailed
+
     try:
         return importlib.import_module(COMMANDS[command]).run(rest)
+    except TrainingFailed as failure:
+        if debug:
+            raise failure.__cause__ from None
+        traceback.print_exception(failure.__cause__)
+        where = f", also written to {failure.log_file}" if failure.log_file else ""
+        print(f"lambda-trl: training failed: {failure} (traceback above{where})", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as error:
         if debug:
             raise

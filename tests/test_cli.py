@@ -270,3 +270,22 @@ def test_a_pushed_model_carries_none_of_the_recipes_secrets(tmp_path, tiny_model
 
     saved = torch.load(tmp_path / "run" / "training_args.bin", weights_only=False)  # our own file, from this test
     assert saved.hub_token == "<redacted>" and saved.hub_model_id == "someone/tiny-lambda-grpo"
+
+
+def test_an_error_during_training_keeps_its_traceback(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    # A user's reward that fails at the first step, hours into a real run: where it failed must not need a rerun.
+    (tmp_path / "my_rewards.py").write_text(
+        "def fragile_reward(completions, **kwargs):\n    raise ValueError('reward server said no')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [str(tmp_path), *__import__("sys").path])
+    recipe = write_recipe(tmp_path, tiny_model_dir, reward_funcs=["my_rewards.fragile_reward"], max_steps=1)
+    assert main(["train", "--config", str(recipe)]) == 1
+    err = capsys.readouterr().err
+    log = tmp_path / "run" / "_error-rank0.log"
+    assert err.rstrip().splitlines()[-1] == (
+        f"lambda-trl: training failed: ValueError: reward server said no (traceback above, also written to {log})"
+    )
+    assert 'my_rewards.py", line 2, in fragile_reward' in err
+    assert 'my_rewards.py", line 2, in fragile_reward' in log.read_text()
+    assert "Traceback (most recent call last)" in log.read_text()

@@ -9,3 +9,14 @@ class OneLineErrors:
 
     def error(self, message):
         raise ValueError(f"{self.prog}: {message} (`{self.prog} --help` lists the options).")
+
+
+class TrainingFailed(Exception):
+    """
+    An error raised once training had started: not a mistake in the input that one line can explain, so
+    `lambda_trl.cli` prints the traceback (written to `log_file` too) instead of one line.
+    """
+
+    def __init__(self, error: BaseException, log_file: str | None):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.log_file = log_file

@@ -9,6 +9,7 @@ of TRL's `ModelConfig` can be set in the recipe or overridden on the command lin
 import argparse
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field, fields
 
 import transformers
@@ -32,11 +33,11 @@ from ..preemption import (
     parse_signals,
     trainer_preemption,
 )
-from ..redaction import redact_recipe
+from ..redaction import redact_recipe, redact_text
 from ..rewards import load_reward_function
 from ..trainer import LambdaGRPOTrainer
 from ..training_log import MetricsJSONLCallback, ProgressLineCallback
-from . import OneLineErrors
+from . import OneLineErrors, TrainingFailed
 
 
 TRAINING_TRANSFORMERS = "5.18"
@@ -356,21 +357,40 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
     add_callbacks(trainer, script_args)
     if recipe_text is not None and trainer.accelerator.is_main_process:
         save_recipe(recipe_text, training_args.output_dir)
-    trainer.train(resume_from_checkpoint=checkpoint)
-    preemption = trainer_preemption(trainer)
-    push_failure = None
-    if preemption is None:
-        push_failure = save_outputs(trainer, script_args, training_args)
-    else:
-        trainer.accelerator.print(
-            f"preempted by {preemption.stopped_by} at step {trainer.state.global_step}: checkpoint written to "
-            f"{preemption.checkpoint}; run the same command again to resume"
-        )
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+        preemption = trainer_preemption(trainer)
+        push_failure = None
+        if preemption is None:
+            push_failure = save_outputs(trainer, script_args, training_args)
+        else:
+            trainer.accelerator.print(
+                f"preempted by {preemption.stopped_by} at step {trainer.state.global_step}: checkpoint written to "
+                f"{preemption.checkpoint}; run the same command again to resume"
+            )
+    except Exception as error:
+        raise TrainingFailed(error, write_traceback(error, training_args.output_dir)) from error
     trainer.end()
     _finish_wandb_run(training_args)
     if push_failure is not None:
         raise push_failure
     return trainer
+
+
+ERROR_LOG = "_error-rank{rank}.log"
+"""Where a run that failed during training leaves its traceback (`_` keeps it out of transformers' Hub uploads)."""
+
+
+def write_traceback(error: BaseException, output_dir: str) -> str | None:
+    """The traceback of `error`, secrets redacted, in output_dir; its path, or None if it cannot be written."""
+    path = os.path.join(output_dir, ERROR_LOG.format(rank=os.environ.get("RANK", "0")))
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(redact_text("".join(traceback.format_exception(error))))
+    except OSError:
+        return None
+    return path
 
 
 def hub_push_target(training_args) -> tuple[str, str]:
