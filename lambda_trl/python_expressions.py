@@ -21,9 +21,10 @@ same value (`tests/test_python_expressions.py`; on every gold answer of the 8 be
 """
 
 import ast
-import math
 import operator
 from functools import cache
+
+from .exact_size import power_bits
 
 
 MAX_POWER_BITS = 1 << 22
@@ -176,10 +177,9 @@ class _Builder:
 def _check_power_size(base, exponent):
     import sympy
 
-    if not (isinstance(base, sympy.Rational) and isinstance(exponent, sympy.Integer)):
-        return
-    largest = max(abs(base.p), abs(base.q))
-    if largest > 1 and abs(int(exponent)) * math.log2(largest) > MAX_POWER_BITS:
+    # Python computes an exact rational power at once, however large; a float or symbolic one stays cheap.
+    exact = isinstance(base, sympy.Rational) and isinstance(exponent, sympy.Integer)
+    if exact and power_bits(base, exponent) > MAX_POWER_BITS:
         raise ValueError(f"not parsed: an exact power of more than {MAX_POWER_BITS} bits")
 
 

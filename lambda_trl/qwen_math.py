@@ -27,13 +27,16 @@ Deliberate differences from the harness:
 5. Safety: where the harness calls sympy's `parse_expr` (Python `eval` over all of sympy, which a completion or a
    gold answer can turn into any code), `lambda_trl.python_expressions` reads the same Python-syntax math without
    evaluating anything; and text no parser understood is never handed to sympy (whose `sympify` would `eval` it).
-6. `math_equal` never raises: any exception gives False (SimpleRL's reward treats exceptions the same way).
+6. Towers of exponents: a case holding a power of more than 2^30 bits (`10^{10^{10}}`) is decided at once, equal
+   only when the two parse identically (`lambda_trl.exact_size`); the harness reaches the same verdict at its 3 s cap.
+7. `math_equal` never raises: any exception gives False (SimpleRL's reward treats exceptions the same way).
 """
 
 import math
 import re
 from functools import cache
 
+from .exact_size import exceeds_exact_size
 from .python_expressions import parse_python_expression
 
 
@@ -451,6 +454,8 @@ def _symbolic_equal(prediction: str, reference: str) -> bool:
         pass
     if isinstance(a, str) or isinstance(b, str):
         return False  # the remaining checks need two parsed values (and sympy would `eval` raw text)
+    if exceeds_exact_size(a) or exceeds_exact_size(b):
+        return False  # a tower of exponents: every check below would run until the case's cap
     checks = (
         lambda: a.equals(b) or sympy.simplify(a - b) == 0,
         lambda: abs(a.lhs - a.rhs).equals(abs(b.lhs - b.rhs)),  # equations, either way round

@@ -138,8 +138,10 @@ def test_a_case_past_its_deadline_kills_its_worker_and_the_rest_are_checked():
         assert checker.check([("1", "1")], "math-verify", 1.0) == [True]  # the worker started
         (first,) = checker._idle
         started = time.monotonic()
-        # A deadline no comparison of the tower can meet: its worker is killed, a new one checks the next case.
-        assert checker.check([(r"10^{10^{10^{10}}}", "1"), ("2", "2")], "math-verify", 0.05) == [False, True]
+        # A deadline this comparison cannot meet (it takes math-verify's 1 s time-out): its worker is killed, a new
+        # one checks the next case.
+        slow = (r"2^{10^{6}}", r"2^{1000000}")
+        assert checker.check([slow, ("2", "2")], "math-verify", 0.05) == [False, True]
         assert time.monotonic() - started < 10  # the replacement's start-up included
         assert first.process.poll() is not None
         assert checker.check([("3", "3")], "math-verify", 1.0) == [True]
