@@ -13,7 +13,8 @@ Deliberate differences from the harness:
 1. Plain e-notation. The harness's sympy 1.12 `parse_latex` reads `1.24e-8` as 1.24·e − 8, so a Minerva gold
    `1.24e-8` never equals `1.24 \times 10^{-8}`. Here a string that `float()` accepts (commas removed) is that number.
 2. Parsers. The harness tries sympy `parse_latex`, then `parse_expr`, then latex2sympy2. Here: plain number, then
-   latex2sympy2_extended, then `parse_expr` (each on `s.replace("\\\\", "\\")`, then `s`). Known verdict changes:
+   latex2sympy2_extended, then `lambda_trl.python_expressions` in place of `parse_expr` (each on
+   `s.replace("\\\\", "\\")`, then `s`). Known verdict changes:
    - sympy 1.12 `parse_latex` stops at a top-level comma (`1{,}200` -> 1, `\frac12,3` -> 1/2), so the harness
      rejects `1{,}200` vs `1200` and accepts a list whose first element matches; here `1{,}200` is 1200 and a
      list never equals its first element (a plain `5,3` is the number 53 under both, as the harness's digit rule
