@@ -12,6 +12,7 @@ What counts as a secret:
 """
 
 import re
+import shlex
 
 import yaml
 
@@ -30,6 +31,19 @@ def redact_text(text: str) -> str:
     """`text` without URL credentials or Hub-token-shaped strings."""
     text = URL_CREDENTIALS.sub(lambda match: f"{match['scheme']}{REDACTED}@", text)
     return HUB_TOKEN_SHAPE.sub(REDACTED, text)
+
+
+def redact_command(argv: list[str]) -> str:
+    """A command line as one shell string, the value of every secret flag (`--hub_token X`, `--api-key=X`) redacted."""
+    words, secret_follows = [], False
+    for word in argv:
+        name, equals, _ = word.partition("=")
+        if secret_follows:
+            word, secret_follows = REDACTED, False
+        elif name.startswith("-") and is_secret_name(name.lstrip("-").replace("-", "_")):
+            word, secret_follows = (f"{name}={REDACTED}", False) if equals else (word, True)
+        words.append(redact_text(word))
+    return shlex.join(words)
 
 
 def redact_values(values, path: str = "") -> tuple[object, list[str]]:

@@ -84,6 +84,8 @@ class LambdaGRPOTrainer(GRPOTrainer):
 
     recipe_text: str | None = None
     """The recipe YAML `lambda-trl train` ran with, set by the train command so that the model card embeds it."""
+    evaluation: tuple[dict, str] | None = None
+    """(results, command) of the run's final benchmark evaluation, set by the train command: the card's scores."""
 
     # The same parameters as `GRPOTrainer.__init__`, in its order (tests/test_trainer.py checks them against TRL's).
     def __init__(
@@ -252,8 +254,16 @@ class LambdaGRPOTrainer(GRPOTrainer):
             dataset_name,
             self.recipe_text,
         )
-        with open(os.path.join(self.args.output_dir, "README.md"), "a") as f:
+        path = os.path.join(self.args.output_dir, "README.md")
+        with open(path, "a") as f:
             f.write(section)
+        if self.evaluation is not None:
+            from huggingface_hub import ModelCard
+
+            from .eval.hub_card import with_evaluation
+
+            run, command = self.evaluation
+            with_evaluation(ModelCard.load(path), run, command, during_training=True).save(path)
 
     def _record_lambda_step(self, value: float, gradient: float):
         self._metrics["train"]["lambda/value"].append(value)

@@ -1,10 +1,12 @@
-"""A minimal local stand-in for the Hugging Face Hub HTTP API: enough of it for `create_repo` and `upload_folder`.
+"""A minimal local stand-in for the Hugging Face Hub HTTP API: enough of it for `create_repo`, `upload_folder` and
+downloading a committed file (`hf_hub_download`, `ModelCard.load`).
 
 It answers every upload as a regular (non-LFS) file, so commits carry the files' contents inline and are recorded
 here; nothing leaves the machine.
 """
 
 import base64
+import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,8 +69,38 @@ class FakeHub:
                         )
                 self._reply(404, {"error": f"fake hub: unsupported {path}"})
 
+            def _file(self):
+                """A committed file at `/<namespace>/<name>/resolve/<revision>/<path>`, as hf_hub_download asks."""
+                parts = self.path.split("?")[0].strip("/").split("/", 4)
+                if len(parts) == 5 and parts[2] == "resolve":
+                    return hub.repos.get(f"{parts[0]}/{parts[1]}", {}).get(parts[4])
+                return None
+
+            def _send_file(self, content: bytes, with_body: bool):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(content)))
+                self.send_header("ETag", f'"{hashlib.sha1(content).hexdigest()}"')
+                self.send_header("X-Repo-Commit", "0" * 40)
+                self.end_headers()
+                if with_body:
+                    self.wfile.write(content)
+
+            def do_HEAD(self):
+                hub.requests.append(("HEAD", self.path))
+                content = self._file()
+                if content is None:
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self._send_file(content, with_body=False)
+
             def do_GET(self):
                 hub.requests.append(("GET", self.path))
+                content = self._file()
+                if content is not None:
+                    return self._send_file(content, with_body=True)
                 self._reply(404, {"error": f"fake hub: unsupported {self.path}"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -6,12 +6,15 @@
 import argparse
 import json
 import os
+import sys
 
 from ..eval.benchmarks import BENCHMARKS
 from ..eval.generation import SamplingSettings
 from ..eval.harness import evaluate, results_table
+from ..eval.hub_card import load_card, save_card, with_evaluation
 from ..eval.scoring import score_predictions
 from ..graders import DEFAULT_GRADER, GRADERS
+from ..redaction import redact_command
 from . import OneLineErrors
 
 
@@ -23,6 +26,11 @@ GRADER_HELP = (
     "The grader the printed accuracy and the first Table-1 row use: math-verify (lambda-trl's own, default) or "
     "qwen-math (the Qwen2.5-Math harness's rules, which the paper's Table 1 used). Every completion is scored by both "
     "and both are written."
+)
+CARD_HELP = (
+    "Add the results to this model's card: a local model folder (its README.md) or a Hub repo id (read, updated and "
+    "pushed back). model-index metadata, one result per benchmark and grader, and a Table-1 section; a later "
+    "evaluation replaces the same benchmark's results."
 )
 DATA_DIR_HELP = (
     "Offline copy: a directory of <benchmark>/test.jsonl files, checked against the published SHA-256. Default: "
@@ -67,6 +75,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--one-shot", action="store_true", help="Precede each question by the worked example turn (CPU recipes)."
     )
+    parser.add_argument("--card", default=None, metavar="TARGET", help=CARD_HELP)
     return parser
 
 
@@ -83,6 +92,7 @@ def make_score_parser() -> argparse.ArgumentParser:
         "of each completion under each grader.",
     )
     parser.add_argument("--grader", choices=GRADERS, default=DEFAULT_GRADER, help=GRADER_HELP)
+    parser.add_argument("--card", default=None, metavar="TARGET", help=CARD_HELP)
     return parser
 
 
@@ -98,17 +108,21 @@ def make_table_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> int:
     """`lambda-trl eval ARGS`, `lambda-trl eval score ARGS` or `lambda-trl eval table ARGS`."""
+    command = redact_command(["lambda-trl", "eval", *argv])
     if argv[:1] == ["score"]:
-        score(make_score_parser().parse_args(argv[1:]))
+        score(make_score_parser().parse_args(argv[1:]), command)
     elif argv[:1] == ["table"]:
         table(make_table_parser().parse_args(argv[1:]))
     else:
-        main(make_parser().parse_args(argv))
+        main(make_parser().parse_args(argv), command)
     return 0
 
 
-def main(arguments) -> dict:
-    """Generates, scores and writes the results of the benchmarks (see `lambda_trl.eval.harness.evaluate`)."""
+def main(arguments, command: str = "lambda-trl eval") -> dict:
+    """
+    Generates, scores and writes the results of the benchmarks (see `lambda_trl.eval.harness.evaluate`); with `--card`,
+    adds them to that model card (`lambda_trl.eval.hub_card`).
+    """
     for flag in ("limit", "batch_size", "samples", "max_new_tokens"):
         value = getattr(arguments, flag)
         if value is not None and value < 1:
@@ -117,6 +131,7 @@ def main(arguments) -> dict:
         raise ValueError(
             f"--temperature must be > 0 and --top-p in (0, 1], got {arguments.temperature}, {arguments.top_p}."
         )
+    card = load_card(arguments.card) if arguments.card else None  # before generating: a bad target fails at once
     import torch  # only generation needs it: `eval score` and `eval table` run without
 
     torch.manual_seed(arguments.seed)
@@ -128,7 +143,7 @@ def main(arguments) -> dict:
         seed=arguments.seed,
         one_shot=arguments.one_shot,
     )
-    return evaluate(
+    results = evaluate(
         arguments.model,
         arguments.benchmarks,
         arguments.data_dir,
@@ -143,10 +158,20 @@ def main(arguments) -> dict:
         arguments.gpu_memory_utilization,
         arguments.grader,
     )
+    if card is not None:
+        save_card(
+            with_evaluation(card, {"model": arguments.model, "results": results}, command), arguments.card, command
+        )
+        print(f"Evaluation added to the model card of {arguments.card}")
+    return results
 
 
-def score(arguments):
-    """Prints the score JSON of a predictions file (and with --output writes it, with its per-row `rows`)."""
+def score(arguments, command: str = "lambda-trl eval score"):
+    """
+    Prints the score JSON of a predictions file (and with --output writes it, with its per-row `rows`); with `--card`,
+    adds it to that model card.
+    """
+    card = load_card(arguments.card) if arguments.card else None
     result = score_predictions(
         BENCHMARKS[arguments.benchmark],
         arguments.predictions,
@@ -159,6 +184,10 @@ def score(arguments):
     if arguments.output:
         with open(arguments.output, "w") as f:
             f.write(json.dumps(result, indent=2) + "\n")
+    if card is not None:
+        run = {"model": card.data.model_name or arguments.card, "results": {arguments.benchmark: summary}}
+        save_card(with_evaluation(card, run, command), arguments.card, command)
+        print(f"Evaluation added to the model card of {arguments.card}", file=sys.stderr)  # stdout is the JSON
 
 
 def table(arguments):

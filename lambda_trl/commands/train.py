@@ -33,7 +33,7 @@ from ..preemption import (
     parse_signals,
     trainer_preemption,
 )
-from ..redaction import redact_recipe, redact_text
+from ..redaction import redact_command, redact_recipe, redact_text
 from ..rewards import load_reward_function
 from ..trainer import LambdaGRPOTrainer
 from ..training_log import MetricsJSONLCallback, ProgressLineCallback
@@ -325,14 +325,15 @@ def run(argv: list[str]) -> int:
             f"pip install 'transformers>={TRAINING_TRANSFORMERS},<6'."
         )
     script_args, training_args, model_args, recipe_text = parse_arguments(argv)
-    trainer = main(script_args, training_args, model_args, recipe_text)
+    command = redact_command(["lambda-trl", "train", *argv])
+    trainer = main(script_args, training_args, model_args, recipe_text, command)
     return PREEMPTED_EXIT_CODE if trainer_preemption(trainer) else 0
 
 
 # ---- training ---------------------------------------------------------------------------------------------------
 
 
-def main(script_args, training_args, model_args, recipe_text: str | None = None):
+def main(script_args, training_args, model_args, recipe_text: str | None = None, command: str = "lambda-trl train"):
     """
     Trains, then saves the model with its model card (and the recipe, when given); returns the trainer. A run
     stopped by a preemption signal ends at its checkpoint instead: no final model, card or Hub push.
@@ -362,7 +363,7 @@ def main(script_args, training_args, model_args, recipe_text: str | None = None)
         preemption = trainer_preemption(trainer)
         push_failure = None
         if preemption is None:
-            push_failure = save_outputs(trainer, script_args, training_args)
+            push_failure = save_outputs(trainer, script_args, training_args, command)
         else:
             trainer.accelerator.print(
                 f"preempted by {preemption.stopped_by} at step {trainer.state.global_step}: checkpoint written to "
@@ -594,13 +595,21 @@ def _lacks_trainer_state(missing: list[str]) -> bool:
     return any(item.startswith(TRAINER_STATE_NAME) for item in missing)
 
 
-def save_outputs(trainer, script_args, training_args) -> OSError | None:
+def save_outputs(trainer, script_args, training_args, command: str = "lambda-trl train") -> OSError | None:
     """
-    The model, tokenizer and model card; the training curves when asked for; the Hub push when asked for. A failed
-    push leaves everything saved and is returned as the one-line error to raise once the run is closed.
+    The model, tokenizer and model card (with the final benchmark evaluation when the run evaluates); the training
+    curves when asked for; the Hub push when asked for. A failed push leaves everything saved and is returned as the
+    one-line error to raise once the run is closed.
     """
     output_dir = training_args.output_dir
     dataset_name = script_args.dataset_path or script_args.dataset_name
+    evaluation = _benchmark_evaluation(trainer)
+    if evaluation is not None:  # on every process: generation is collective under sharded parameters
+        model = trainer.hub_model_id or os.path.basename(os.path.abspath(output_dir))
+        trainer.evaluation = (
+            {"model": model, "results": evaluation.final_results(trainer.state.global_step)},
+            command,
+        )
     # Saved here without transformers' push of the bare model (`_internal_call`): the push below uploads the folder
     # once, with the model card, and a failed upload finds everything saved.
     trainer.save_model(output_dir, _internal_call=True)
@@ -632,6 +641,12 @@ def save_outputs(trainer, script_args, training_args) -> OSError | None:
             return failure
         trainer.accelerator.print(f"Pushed to the Hub: {trainer.hub_model_id}")
     return None
+
+
+def _benchmark_evaluation(trainer):
+    from ..eval.in_training import BenchmarkEvalCallback
+
+    return next((c for c in trainer.callback_handler.callbacks if isinstance(c, BenchmarkEvalCallback)), None)
 
 
 def _finish_wandb_run(training_args):

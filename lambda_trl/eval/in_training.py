@@ -42,10 +42,13 @@ class BenchmarkEvalCallback(TrainerCallback):
         self.every_steps = every_steps
         self.settings = SamplingSettings(max_new_tokens=max_new_tokens)
         self.grader = grader
+        self.last: tuple[int, dict[str, dict]] | None = None
+        """(step, each benchmark's summary under both graders) of the latest evaluation."""
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, step: int) -> dict[str, dict]:
+        """Each benchmark's summary (`lambda_trl.eval.scoring.summarize`); every process must call it."""
         accelerator = self.trainer.accelerator
-        accuracies = {}
+        summaries = {}
         with unwrap_model_for_generation(self.trainer.model_wrapped, accelerator) as model:
             backend = TransformersBackend(model, self.trainer.processing_class, batch_size=8)
             for benchmark in self.benchmarks:
@@ -56,14 +59,21 @@ class BenchmarkEvalCallback(TrainerCallback):
                 completions = backend.generate(prompts, 1, greedy=True, settings=self.settings)[: len(share)]
                 predictions = dict(gather_object([(row["idx"], texts) for row, texts in zip(share, completions)]))
                 scored = score_rows(rows, predictions, benchmark.name)
-                accuracies[benchmark.name] = summarize(benchmark, scored, self.grader)["accuracy"]
-        return accuracies
+                summaries[benchmark.name] = {**summarize(benchmark, scored, self.grader), "limit": len(rows)}
+        self.last = (step, summaries)
+        return summaries
+
+    def final_results(self, step: int) -> dict[str, dict]:
+        """The evaluation at `step`, the end of training: the latest one if it was at `step`, else a new one."""
+        if self.last is None or self.last[0] != step:
+            self.evaluate(step)
+        return self.last[1]
 
     def _maybe_evaluate(self, state):
         if state.global_step % self.every_steps:
             return
-        for name, accuracy in self.evaluate().items():
-            self.trainer._metrics["train"][f"benchmarks/{name}"].append(accuracy)
+        for name, summary in self.evaluate(state.global_step).items():
+            self.trainer._metrics["train"][f"benchmarks/{name}"].append(summary["accuracy"])
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._maybe_evaluate(state)
