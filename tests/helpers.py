@@ -107,6 +107,12 @@ def write_recipe(directory, model_dir, **overrides):
     return path
 
 
+def write_push_recipe(directory, model_dir, **overrides):
+    """`write_recipe` for one step that pushes to `someone/tiny-lambda-grpo` (the fake Hub's tests)."""
+    push = {"max_steps": 1, "plot": False, "push_to_hub": True, "hub_model_id": "someone/tiny-lambda-grpo"}
+    return write_recipe(directory, model_dir, **{**push, **overrides})
+
+
 # ---- the loss on a fixed batch ------------------------------------------------------------------------------------
 
 

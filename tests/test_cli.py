@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from helpers import write_recipe
+from helpers import write_push_recipe, write_recipe
 
 from lambda_trl.cli import main
 
@@ -233,13 +233,9 @@ SECRETS = {
 def test_a_pushed_model_carries_none_of_the_recipes_secrets(tmp_path, tiny_model_dir):
     from fake_hub import FakeHub
 
-    recipe = write_recipe(
+    recipe = write_push_recipe(
         tmp_path,
         tiny_model_dir,
-        max_steps=1,
-        plot=False,
-        push_to_hub=True,
-        hub_model_id="someone/tiny-lambda-grpo",
         hub_token=SECRETS["hub_token"],
         vllm_server_base_url=f"http://alice:{SECRETS['url password']}@127.0.0.1:9",  # unused: use_vllm is off
         env={

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import yaml
-from helpers import write_recipe
+from helpers import write_push_recipe, write_recipe
 from huggingface_hub import ModelCard, metadata_load
 
 from lambda_trl.cli import main
@@ -120,13 +120,9 @@ def test_a_pushed_run_carries_its_final_evaluation_and_a_later_one_replaces_it(
 ):
     from fake_hub import FakeHub
 
-    recipe = write_recipe(
+    recipe = write_push_recipe(
         tmp_path,
         tiny_model_dir,
-        max_steps=1,
-        plot=False,
-        push_to_hub=True,
-        hub_model_id="someone/tiny-lambda-grpo",
         eval_benchmarks="gsm8k,math500",
         eval_data_dir=str(benchmarks_dir),
         eval_allow_unverified=True,  # the stand-ins: this process pins the registry to them, the run does not
