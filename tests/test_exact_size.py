@@ -31,6 +31,7 @@ def test_sizes_are_estimated_without_evaluating():
 
 @pytest.mark.parametrize("grader", graders.GRADERS)
 def test_a_tower_is_decided_at_once_with_the_capped_verdict(grader):
+    graders.import_graders()  # the first import of math-verify is not the case's cost
     tower = r"10^{10^{10^{10}}}"
     for prediction, gold, expected in [(tower, "5", False), ("5", tower, False), (tower, tower, True)]:
         started = time.monotonic()
