@@ -52,15 +52,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lambda-trl: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
     from .commands import TrainingFailed
+    from .redaction import redact_text
 
     try:
         return importlib.import_module(COMMANDS[command]).run(rest)
     except TrainingFailed as failure:
         if debug:
             raise failure.__cause__ from None
-        traceback.print_exception(failure.__cause__)
+        # Redacted as the log file is: the console is often captured and uploaded (wandb, a cluster's log store).
+        print(redact_text("".join(traceback.format_exception(failure.__cause__))), end="", file=sys.stderr)
         where = f", also written to {failure.log_file}" if failure.log_file else ""
-        print(f"lambda-trl: training failed: {failure} (traceback above{where})", file=sys.stderr)
+        print(redact_text(f"lambda-trl: training failed: {failure} (traceback above{where})"), file=sys.stderr)
         return 1
     except (ValueError, OSError) as error:
         if debug:

@@ -32,8 +32,8 @@ def value_bits(value) -> float:
     if value.is_Rational:
         return math.log2(max(abs(int(value.p)), abs(int(value.q)), 1))
     if value.is_Float:
-        magnitude = abs(float(value))
-        return 1024.0 if magnitude == math.inf else math.log2(magnitude) if magnitude > 1 else 0.0
+        _, mantissa, exponent, bits = value._mpf_  # |value| = mantissa * 2**exponent, mantissa of `bits` bits
+        return float(max(exponent + bits, 0)) if mantissa else 0.0
     if value.is_Pow:
         return power_bits(value.base, value.exp)
     if value.is_Mul:

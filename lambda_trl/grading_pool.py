@@ -33,6 +33,8 @@ DEFAULT_MEMORY_MB = 4096
 MAX_DEFAULT_WORKERS = 8
 START_UP_SECONDS = 60.0
 """How long a new worker may take to import the graders (about 1-2 s on a quiet core)."""
+MAX_FAILED_STARTS = 3
+"""Workers that exit or time out before they are ready, per batch, before the batch fails with the reason."""
 
 WORKER_ENVIRONMENT = (
     "PATH",
@@ -91,9 +93,10 @@ class _Worker:
         return self.process.stdout.fileno()
 
     def send(self, task: int, line: bytes, seconds: float):
-        self.task, self.deadline = task, time.monotonic() + seconds
+        """Hands over a case; raises OSError (the case not taken) if the worker has exited."""
         self.process.stdin.write(line)
         self.process.stdin.flush()
+        self.task, self.deadline = task, time.monotonic() + seconds
 
     def read_lines(self) -> list[bytes] | None:
         """The complete lines that arrived; None once the worker has exited."""
@@ -132,10 +135,14 @@ class AnswerChecker:
         verdicts: dict[int, bool] = {}
         running = self._idle[: len(unique)]
         del self._idle[: len(running)]
+        for worker in running:
+            if not worker.ready:  # still starting when the last batch ended: its start-up time begins again
+                worker.deadline = time.monotonic() + START_UP_SECONDS
         running += [_Worker() for _ in range(min(self.workers, len(unique)) - len(running))]
         selector = selectors.DefaultSelector()
         for worker in running:
             selector.register(worker, selectors.EVENT_READ)
+        failed_starts = 0
 
         def assign(worker: _Worker) -> bool:
             """The next waiting case to `worker`; False if none is left."""
@@ -152,12 +159,18 @@ class AnswerChecker:
             return True
 
         def replace(worker: _Worker):
+            """`worker` killed, its case (if any) wrong, and a new worker if cases are waiting or none is left."""
+            nonlocal failed_starts
+            if not worker.ready:
+                failed_starts += 1
+                if failed_starts > MAX_FAILED_STARTS:
+                    raise RuntimeError(_start_failure(worker))
             if worker.task is not None and worker.task not in verdicts:
                 verdicts[worker.task] = False
             selector.unregister(worker)
             worker.kill()
             running.remove(worker)
-            if waiting:
+            if waiting or (not running and len(verdicts) < len(unique)):
                 fresh = _Worker()
                 running.append(fresh)
                 selector.register(fresh, selectors.EVENT_READ)
@@ -171,9 +184,7 @@ class AnswerChecker:
                 for key, _ in selector.select(timeout):
                     worker = key.fileobj
                     lines = worker.read_lines()
-                    if lines is None:
-                        if not worker.ready:
-                            raise RuntimeError(_start_failure(worker))
+                    if lines is None:  # it exited: killed from outside, or it could not start
                         replace(worker)
                         continue
                     for line in lines:
@@ -190,9 +201,7 @@ class AnswerChecker:
                             break
                 now = time.monotonic()
                 for worker in [w for w in running if w.deadline <= now]:
-                    if not worker.ready:
-                        raise RuntimeError(_start_failure(worker))
-                    replace(worker)  # past its case's deadline: killed, the case is wrong
+                    replace(worker)  # past its case's deadline (or its start-up's): killed, the case is wrong
         except BaseException:
             for worker in running:
                 worker.kill()
@@ -218,8 +227,8 @@ class AnswerChecker:
 def _start_failure(worker: _Worker) -> str:
     worker.kill()
     return (
-        f"An answer-checking worker ({sys.executable} -m lambda_trl.grading_pool) did not start (exit code "
-        f"{worker.process.returncode}); its error, if any, is above."
+        f"{MAX_FAILED_STARTS + 1} answer-checking workers ({sys.executable} -m lambda_trl.grading_pool) did not start "
+        f"(the last: exit code {worker.process.returncode}); their error, if any, is above."
     )
 
 
@@ -249,8 +258,11 @@ def _limit_cpu(seconds: float):
 
 def worker_main():
     """Reads `[task, grader, prediction, gold]` lines on stdin, writes `[task, verdict]` lines on stdout."""
+    import resource
+
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever a library prints stays out of the protocol
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a case ended by its CPU cap (SIGXCPU) leaves no core file
     _limit_memory(_memory_mb())
     from lambda_trl import graders
 

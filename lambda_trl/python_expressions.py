@@ -5,7 +5,8 @@ The Qwen2.5-Math harness falls back to sympy's `parse_expr` when LaTeX parsing f
 `eval` over a namespace holding all of sympy: from `sstr`, `latex`, indexing and `+` any string can be assembled, and
 `S`, `sympify`, `N`, `simplify` ... evaluate a string argument again, with the builtins. No denylist closes that (the
 same hole is CVE-2026-6878 in verl's `prime_math`). This parser reads the text with Python's `ast` and builds the
-value itself from a fixed grammar, so no text is ever executed and no string ever reaches a sympy call:
+value itself from a fixed grammar, so no text is ever executed, and strings reach sympy only as a numeric literal's
+digits (`Float`) or an identifier (`Symbol`, `Function`), which sympy never parses as code:
 
 - numbers, as `parse_expr`'s `auto_number` reads them (`Integer`, `Float` from the literal's digits, `j` as `I`);
 - names: the constants and functions of `CONSTANTS` and `FUNCTIONS`; any other name that sympy does not export and
@@ -13,22 +14,30 @@ value itself from a fixed grammar, so no text is ever executed and no string eve
   refused;
 - `+ - * / ** % // ^`, unary `-` and `+`, one comparison, tuples, lists and sets, calls without keywords.
 
-Attribute access, subscripts, keywords, lambdas, strings and everything else are refused (`ValueError`), as is an
-integer power whose exact value would exceed `MAX_POWER_BITS` or a factorial above `MAX_FACTORIAL_ARGUMENT` (the
-harness would time out on them). Where the harness's `parse_expr` and this parser both accept a text they return the
+Attribute access, subscripts, keywords, lambdas, strings, arithmetic on containers and everything else are refused
+(`ValueError`), as is any exact number that would exceed `MAX_POWER_BITS` bits — however it is written: a power, an
+`exp` or `root` that sympy turns into one, a product — a float literal beyond `MAX_DECIMAL_EXPONENT`, a matrix power
+above `MAX_MATRIX_POWER`, or a factorial above `MAX_FACTORIAL_ARGUMENT` (the harness would time out on them). Where the harness's `parse_expr` and this parser both accept a text they return the
 same value (`tests/test_python_expressions.py`; on every gold answer of the 8 benchmarks that reaches this fallback,
 339 texts, the two agree on all).
 """
 
 import ast
+import math
 import operator
 from functools import cache
 
-from .exact_size import power_bits
+from .exact_size import power_bits, value_bits
 
 
 MAX_POWER_BITS = 1 << 22
 """The largest exact integer power computed (4 Mbit, 1.26 million digits); `10**10**10` is refused at once."""
+
+MAX_DECIMAL_EXPONENT = 10_000
+"""Float literals with a larger exponent are refused: sympy's `Float("1e300000")` alone takes 3 s."""
+
+MAX_MATRIX_POWER = 64
+"""Matrix powers above this are refused: each step multiplies the entries' sizes."""
 
 MAX_FACTORIAL_ARGUMENT = 100_000
 """`factorial`, `binomial` and `gamma` of larger integers are refused: exact values of millions of digits."""
@@ -111,14 +120,15 @@ class _Builder:
         if isinstance(node, ast.Name):
             return self._name(node.id, called=False)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            left, right = self.build(node.left), self.build(node.right)
+            left, right = _operand(self.build(node.left)), _operand(self.build(node.right))
             if isinstance(node.op, ast.Pow):
                 _check_power_size(left, right)
             return _BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            return _UNARY[type(node.op)](self.build(node.operand))
+            return _UNARY[type(node.op)](_operand(self.build(node.operand)))
         if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
-            return _COMPARE[type(node.ops[0])](self.build(node.left), self.build(node.comparators[0]))
+            left, right = _operand(self.build(node.left)), _operand(self.build(node.comparators[0]))
+            return _COMPARE[type(node.ops[0])](left, right)
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             elements = [self.build(element) for element in node.elts]
             return {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)](elements)
@@ -147,6 +157,9 @@ class _Builder:
         imaginary = literal.endswith(("j", "J"))
         digits = literal[:-1] if imaginary else literal
         if "." in digits or (("e" in digits or "E" in digits) and not digits.startswith(("0x", "0X"))):
+            exponent = digits.lower().partition("e")[2].replace("_", "")
+            if exponent and abs(int(exponent)) > MAX_DECIMAL_EXPONENT:
+                raise ValueError(f"not parsed: a decimal exponent above {MAX_DECIMAL_EXPONENT}")
             number = sympy.Float(digits.replace("_", ""))
         else:
             number = sympy.Integer(int(digits, 0))
@@ -172,21 +185,50 @@ class _Builder:
             return
         if not isinstance(value, (sympy.Basic, sympy.MatrixBase, bool)):
             raise ValueError(f"not parsed: a value of type {type(value).__name__}")
+        # Each step's operands are within the limit, so a product or sum is cheap to compute once; larger results
+        # are not carried into the next step.
+        if isinstance(value, sympy.Rational) and value_bits(value) > MAX_POWER_BITS:
+            raise ValueError(f"not parsed: a number of more than {MAX_POWER_BITS} bits")
+
+
+def _operand(value):
+    """Containers take no part in arithmetic: `[0] * 10**9` would be Python's list repetition."""
+    if isinstance(value, (tuple, list, set)) or value is Ellipsis:
+        raise ValueError("not parsed: arithmetic on a tuple, list or set")
+    return value
 
 
 def _check_power_size(base, exponent):
     import sympy
 
-    # Python computes an exact rational power at once, however large; a float or symbolic one stays cheap.
-    exact = isinstance(base, sympy.Rational) and isinstance(exponent, sympy.Integer)
-    if exact and power_bits(base, exponent) > MAX_POWER_BITS:
+    # An exact power is computed at once however large (`3**(10**7 + 1/2)`, `sqrt(3)**(2*10**7)`); one with a float
+    # in it, or a symbolic one, stays cheap.
+    if isinstance(base, sympy.MatrixBase):
+        if isinstance(exponent, sympy.Basic) and exponent.is_number and abs(exponent) > MAX_MATRIX_POWER:
+            raise ValueError(f"not parsed: a matrix power above {MAX_MATRIX_POWER}")
+        return
+    if any(isinstance(side, sympy.Basic) and side.has(sympy.Float) for side in (base, exponent)):
+        return
+    if power_bits(base, exponent) > MAX_POWER_BITS:
         raise ValueError(f"not parsed: an exact power of more than {MAX_POWER_BITS} bits")
 
 
 def _check_call_size(name: str, arguments: list):
     import sympy
 
-    if ALIASES.get(name, name) in ("factorial", "binomial", "gamma") and any(
+    name = ALIASES.get(name, name)
+    if name in ("factorial", "binomial", "gamma") and any(
         isinstance(a, sympy.Integer) and abs(a) > MAX_FACTORIAL_ARGUMENT for a in arguments
     ):
         raise ValueError(f"not parsed: {name} of an integer above {MAX_FACTORIAL_ARGUMENT}")
+    numeric = [a for a in arguments if isinstance(a, sympy.Basic) and a.is_number and not a.has(sympy.Float)]
+    # exp(n*log(3)) becomes 3**n, and root(b, n) is b**(1/n): the same exact powers, written another way.
+    if name == "exp" and numeric and abs(float(numeric[0])) / math.log(2) > MAX_POWER_BITS:
+        raise ValueError(f"not parsed: exp of more than {MAX_POWER_BITS} bits")
+    if (
+        name == "root"
+        and len(numeric) >= 2
+        and numeric[1] != 0
+        and power_bits(numeric[0], 1 / numeric[1]) > MAX_POWER_BITS
+    ):
+        raise ValueError(f"not parsed: an exact power of more than {MAX_POWER_BITS} bits")

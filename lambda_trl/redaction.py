@@ -7,8 +7,8 @@ What counts as a secret:
 - the value of any field whose name ends in `token` or contains `key`, `secret`, `password`/`passwd` or `credential`
   (`hub_token`, `api_key`, ...), at any depth;
 - credentials inside URLs (`https://user:password@host/...` keeps `https://<redacted>@host/...`);
-- text shaped like a Hugging Face access token (`hf_` and 30 or more letters and digits), wherever it is, comments
-  included.
+- text shaped like a Hugging Face access token (`hf_` and 30 or more letters and digits), and the value after such a
+  name in free text (`WANDB_API_KEY=...`, `# hub_token: ...`), wherever it is, comments included.
 """
 
 import re
@@ -19,8 +19,16 @@ import yaml
 
 REDACTED = "<redacted>"
 SECRET_NAME = re.compile(r"token$|key|secret|passw(?:or)?d|credential", re.IGNORECASE)
-URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+# Up to the authority's last `@`: a password may hold an unescaped `@` itself.
+URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]*@")
 HUB_TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+NAMED_SECRET = re.compile(
+    r"(?P<name>\b[\w-]*(?:token\b|key|secret|passw(?:or)?d|credential)[\w-]*)(?P<separator>['\"]?\s*[:=]\s*['\"]?)"
+    r"(?P<value>[^\s'\",;)}\]]+)",
+    re.IGNORECASE,
+)
+"""`NAME: value` or `NAME=value` with a secret's name, anywhere in free text: a commented-out recipe line, an
+environment dump in an error message."""
 
 
 def is_secret_name(name: str) -> bool:
@@ -28,9 +36,10 @@ def is_secret_name(name: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """`text` without URL credentials or Hub-token-shaped strings."""
+    """`text` without URL credentials, Hub-token-shaped strings, or the value after a secret's name."""
     text = URL_CREDENTIALS.sub(lambda match: f"{match['scheme']}{REDACTED}@", text)
-    return HUB_TOKEN_SHAPE.sub(REDACTED, text)
+    text = HUB_TOKEN_SHAPE.sub(REDACTED, text)
+    return NAMED_SECRET.sub(lambda match: f"{match['name']}{match['separator']}{REDACTED}", text)
 
 
 def redact_command(argv: list[str]) -> str:

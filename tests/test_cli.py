@@ -201,7 +201,8 @@ def test_push_that_fails_after_training_keeps_the_model_and_says_how_to_upload_i
     assert "someone/tiny-lambda-grpo" in hub.repos and hub.repos["someone/tiny-lambda-grpo"] == {}, "created, empty"
     assert (run / "model.safetensors").is_file() and (run / "README.md").is_file()
     assert f"training finished and the model is saved in {run}" in line and hub.endpoint in line, line
-    assert "403" in line and f"Upload it later with `hf upload someone/tiny-lambda-grpo {run}`" in line, line
+    upload = f"hf upload someone/tiny-lambda-grpo {run} --exclude '_*' --exclude 'checkpoint-*'"
+    assert "403" in line and f"Upload it later with `{upload}`" in line, line
 
 
 def test_push_to_hub_uploads_model_card_and_recipe_to_a_local_endpoint(tmp_path, tiny_model_dir):
@@ -271,7 +272,7 @@ def test_a_pushed_model_carries_none_of_the_recipes_secrets(tmp_path, tiny_model
 def test_an_error_during_training_keeps_its_traceback(tmp_path, tiny_model_dir, monkeypatch, capsys):
     # A user's reward that fails at the first step, hours into a real run: where it failed must not need a rerun.
     (tmp_path / "my_rewards.py").write_text(
-        "def fragile_reward(completions, **kwargs):\n    raise ValueError('reward server said no')\n"
+        "def fragile_reward(completions, **kwargs):\n    raise ValueError('reward server said no (api_key=sk-live-123)')\n"
     )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.path", [str(tmp_path), *__import__("sys").path])
@@ -280,8 +281,10 @@ def test_an_error_during_training_keeps_its_traceback(tmp_path, tiny_model_dir, 
     err = capsys.readouterr().err
     log = tmp_path / "run" / "_error-rank0.log"
     assert err.rstrip().splitlines()[-1] == (
-        f"lambda-trl: training failed: ValueError: reward server said no (traceback above, also written to {log})"
+        "lambda-trl: training failed: ValueError: reward server said no (api_key=<redacted>) (traceback above, also "
+        f"written to {log})"
     )
+    assert "sk-live-123" not in err and "sk-live-123" not in log.read_text()
     assert 'my_rewards.py", line 2, in fragile_reward' in err
     assert 'my_rewards.py", line 2, in fragile_reward' in log.read_text()
     assert "Traceback (most recent call last)" in log.read_text()

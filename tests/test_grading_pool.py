@@ -80,3 +80,27 @@ def test_a_worker_that_dies_is_replaced(monkeypatch):
         assert checker.check([("2", "2"), ("2", "3")], "math-verify", case_seconds("math-verify")) == [True, False]
     finally:
         checker.close()
+
+
+def test_a_worker_that_died_while_idle_loses_no_case():
+    # The first case of the batch goes to the dead worker's replacement, not to False.
+    checker = AnswerChecker(workers=2)
+    try:
+        assert checker.check([("1", "1"), ("2", "2")], "math-verify", case_seconds("math-verify")) == [True, True]
+        for worker in checker._idle:
+            worker.process.kill()
+            worker.process.wait()
+        pairs = [(str(i), str(i)) for i in range(6)]
+        assert checker.check(pairs, "math-verify", case_seconds("math-verify")) == [True] * 6
+        assert all(worker.task is None and worker.process.poll() is None for worker in checker._idle)
+        assert checker.check(pairs[:3], "math-verify", case_seconds("math-verify")) == [True] * 3
+    finally:
+        checker.close()
+
+
+def test_workers_that_cannot_start_fail_the_batch_with_the_reason(monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # exits at once, before it is ready
+    checker = AnswerChecker(workers=2)
+    with pytest.raises(RuntimeError, match="answer-checking workers .* did not start .*exit code 1"):
+        checker.check([("1", "1"), ("2", "2")], "math-verify", case_seconds("math-verify"))
+    assert checker._idle == []

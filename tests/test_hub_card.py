@@ -50,8 +50,9 @@ def test_a_trained_model_evaluated_twice_carries_each_score_once(tmp_path, tiny_
     assert card.data.eval_results == eval_results(first, command)
     gsm8k = next(r for r in card.data.eval_results if r.dataset_name == "gsm8k" and r.metric_config == "qwen-math")
     assert (gsm8k.dataset_type, gsm8k.dataset_config, gsm8k.dataset_split) == ("openai/gsm8k", "main", "test")
-    assert gsm8k.metric_type == "pass@1" and gsm8k.metric_name == "Pass@1 (qwen-math)"
-    assert gsm8k.dataset_revision.startswith("sha256:") and gsm8k.task_type == "text-generation"
+    assert gsm8k.metric_type == "pass@1" and gsm8k.metric_name == "Pass@1 (qwen-math, first 2 rows)"
+    assert gsm8k.dataset_args["file"].endswith("gsm8k/test.jsonl") and len(gsm8k.dataset_args["sha256"]) == 64
+    assert gsm8k.dataset_revision is None and gsm8k.task_type == "text-generation"
     # TRL's card survives: its tags, base model, datasets and the λ-GRPO section with the paper link.
     assert set(trl_card.data.tags) <= set(card.data.tags) and card.data.datasets == trl_card.data.datasets
     assert card.data.base_model == trl_card.data.base_model
@@ -150,5 +151,5 @@ def test_a_pushed_run_carries_its_final_evaluation_and_a_later_one_replaces_it(
     results = _results(card)
     assert len(card.data.eval_results) == 4
     assert results["gsm8k", "qwen-math"][2] == "Pass@1 (qwen-math)"  # replaced: no longer the training's
-    assert results["math500", "qwen-math"][2] == "Pass@1 (qwen-math, during training)"  # kept
+    assert results["math500", "qwen-math"][2] == "Pass@1 (qwen-math, first 2 rows, during training)"  # kept
     assert "## λ-GRPO" in card.text and card.text.count(SECTION_START) == 1

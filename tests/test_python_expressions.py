@@ -1,5 +1,7 @@
 """The harness's `parse_expr` fallback, read without evaluating code (lambda_trl.python_expressions)."""
 
+import time
+
 import pytest
 import sympy
 from hostile import hostile_answer
@@ -88,6 +90,28 @@ def test_reads_what_the_harness_reads_the_same_way(text):
 def test_refuses_everything_outside_the_grammar(text):
     with pytest.raises(ValueError, match="not"):
         parse_python_expression(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3**(10**7+1/2)",  # a rational exponent
+        "sqrt(3)**(2*10**7)",  # an irrational base
+        "exp(10**7*log(3))",  # sympy rewrites it as 3**(10**7)
+        "root(3, Rational(1, 10**7))",
+        "Matrix([[3]])**10**7",
+        "Integer(1e2000000)",  # sympy's Float of the literal alone takes minutes
+        "floor(1e300000)",
+        "[0]*10**9",  # Python's list repetition
+        "(1, 2) + (3,)",
+        "(2**4000000)*(2**4000000)*(2**4000000)",  # each step is cheap, the result is not carried on
+    ],
+)
+def test_exact_numbers_too_large_to_compute_are_refused_however_written(text):
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="not parsed"):
+        parse_python_expression(text)
+    assert time.monotonic() - started < 0.5
 
 
 def test_towers_of_exponents_are_refused_at_once():

@@ -52,6 +52,17 @@ def test_a_recipe_without_secrets_keeps_its_text_and_one_with_secrets_names_them
     assert redact_recipe(f"[unbalanced {token}")[0] == f"[unbalanced {REDACTED}"  # not YAML: still scrubbed
 
 
+def test_secrets_named_in_free_text_and_comments():
+    assert redact_text("# WANDB_API_KEY=abc123, old hub_token: 'zzz'") == (
+        f"# WANDB_API_KEY={REDACTED}, old hub_token: '{REDACTED}'"
+    )
+    assert redact_text("max_tokens: 5 tokenizer: gpt2") == "max_tokens: 5 tokenizer: gpt2"  # counts and names
+    text, paths = redact_recipe("lr: 1\n# WANDB_API_KEY: 0123abcd\n")
+    assert paths == [] and text == f"lr: 1\n# WANDB_API_KEY: {REDACTED}\n"  # comments kept, their secrets not
+    assert redact_text("https://u:p@ss@host/x") == f"https://{REDACTED}@host/x"  # an unescaped @ in the password
+    assert redact_text("https://host/p?mail=a@b.org") == "https://host/p?mail=a@b.org"
+
+
 def test_url_credentials_and_hub_tokens_in_free_text():
     assert (
         redact_text("git+https://me:tok@host/x and hf_" + "Z" * 34) == f"git+https://{REDACTED}@host/x and {REDACTED}"

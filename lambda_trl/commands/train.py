@@ -8,6 +8,7 @@ of TRL's `ModelConfig` can be set in the recipe or overridden on the command lin
 
 import argparse
 import os
+import shlex
 import sys
 import traceback
 from dataclasses import dataclass, field, fields
@@ -394,6 +395,11 @@ def write_traceback(error: BaseException, output_dir: str) -> str | None:
     return path
 
 
+def hf_upload_command(repo_id: str, output_dir: str) -> str:
+    """The upload of a saved run by hand, leaving out what transformers' push leaves out (`_*`, checkpoints)."""
+    return shlex.join(["hf", "upload", repo_id, output_dir, "--exclude", "_*", "--exclude", "checkpoint-*"])
+
+
 def hub_push_target(training_args) -> tuple[str, str]:
     """(repo id, endpoint) of the run's `push_to_hub`: `hub_model_id`, else output_dir's name (as transformers does)."""
     from huggingface_hub import constants
@@ -411,8 +417,8 @@ def check_hub_push(training_args):
 
     repo_id, endpoint = hub_push_target(training_args)
     later = (
-        f"or pass --push_to_hub false and upload the saved model later with `hf upload {repo_id} "
-        f"{training_args.output_dir}`."
+        f"or pass --push_to_hub false and upload the saved model later with "
+        f"`{hf_upload_command(repo_id, training_args.output_dir)}`."
     )
     if constants.HF_HUB_OFFLINE:
         raise ValueError(
@@ -603,16 +609,16 @@ def save_outputs(trainer, script_args, training_args, command: str = "lambda-trl
     """
     output_dir = training_args.output_dir
     dataset_name = script_args.dataset_path or script_args.dataset_name
+    # Saved here without transformers' push of the bare model (`_internal_call`): the push below uploads the folder
+    # once, with the model card, and a failed upload finds everything saved.
+    trainer.save_model(output_dir, _internal_call=True)
     evaluation = _benchmark_evaluation(trainer)
-    if evaluation is not None:  # on every process: generation is collective under sharded parameters
+    if evaluation is not None:  # after the model is saved, on every process: generation is collective
         model = trainer.hub_model_id or os.path.basename(os.path.abspath(output_dir))
         trainer.evaluation = (
             {"model": model, "results": evaluation.final_results(trainer.state.global_step)},
             command,
         )
-    # Saved here without transformers' push of the bare model (`_internal_call`): the push below uploads the folder
-    # once, with the model card, and a failed upload finds everything saved.
-    trainer.save_model(output_dir, _internal_call=True)
     trainer.create_model_card(dataset_name=dataset_name)
     trainer.accelerator.print(f"Model, tokenizer and model card saved to {output_dir}")
     if script_args.metrics_file:
@@ -634,8 +640,8 @@ def save_outputs(trainer, script_args, training_args, command: str = "lambda-trl
             repo_id = trainer.hub_model_id or repo_id
             failure = OSError(
                 f"push_to_hub: training finished and the model is saved in {output_dir}, but the upload to "
-                f"{repo_id!r} at {endpoint} failed: {_first_line(error)}. Upload it later with `hf upload {repo_id} "
-                f"{output_dir}`."
+                f"{repo_id!r} at {endpoint} failed: {_first_line(error)}. Upload it later with "
+                f"`{hf_upload_command(repo_id, output_dir)}`."
             )
             failure.__cause__ = error
             return failure

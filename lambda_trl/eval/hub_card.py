@@ -2,12 +2,13 @@
 A model's scores on its model card: the `model-index` metadata the Hugging Face Hub reads and shows beside the model,
 and a Table-1 section in the card's body (`lambda-trl eval --card TARGET`, and `lambda-trl train` when it pushes).
 
-One `model-index` result per benchmark and grader (`huggingface_hub.EvalResult`): the dataset by its Hub id, pinned to
-the SHA-256 of the exact file scored (`dataset_revision`, and the file's address in `dataset_args`), the metric
-(`pass@1` or `avg@k`) with the grader in its name and `metric_config`, so math-verify and qwen-math numbers never mix,
-and how it was produced in `metric_args` (rows scored, samples per row, the command, `evaluated_by`). A new evaluation
-replaces the entries of the same benchmark and grader written by lambda-trl and keeps everything else in the card; the body's
-section is rebuilt from the metadata, so the two always agree.
+One `model-index` result per benchmark and grader (`huggingface_hub.EvalResult`): the dataset by its Hub id, and the
+exact file scored — the evaluation harness's copy at a pinned commit — with its SHA-256 in `dataset_args` (not
+`dataset_revision`, which would name a revision of the Hub dataset itself); the metric (`pass@1` or `avg@k`) with the
+grader in its name and `metric_config`, so math-verify and qwen-math numbers never mix, and "first N rows" in the
+name when only part of the set was scored; and how it was produced in `metric_args` (rows scored, samples per row, the
+command, `evaluated_by`). A new evaluation replaces the entries of the same benchmark and grader written by lambda-trl
+and keeps everything else in the card; the body's section is rebuilt from the metadata, so the two always agree.
 """
 
 import os
@@ -38,6 +39,9 @@ def eval_results(run: dict, command: str, during_training: bool = False) -> list
             graded = result["graders"][grader]
             metric = result["metric"]
             label = metric.replace("pass", "Pass").replace("avg", "Avg")
+            # Not a test-set score when only the first rows were scored (`--limit`, the training's eval_limit).
+            notes = [grader] + [f"first {result['n']} rows"] * (result.get("limit") is not None)
+            notes += ["during training"] * during_training
             results.append(
                 EvalResult(
                     task_type="text-generation",
@@ -46,10 +50,11 @@ def eval_results(run: dict, command: str, during_training: bool = False) -> list
                     dataset_name=name,
                     dataset_config=benchmark.hub_config,
                     dataset_split=benchmark.hub_split,
-                    dataset_revision=f"sha256:{benchmark.sha256}" if benchmark.sha256 else None,
-                    dataset_args={"file": benchmark.source_url} if benchmark.source_url else None,
+                    dataset_args={"file": benchmark.source_url, "sha256": benchmark.sha256}
+                    if benchmark.sha256
+                    else None,
                     metric_type=metric,
-                    metric_name=f"{label} ({grader}{', during training' if during_training else ''})",
+                    metric_name=f"{label} ({', '.join(notes)})",
                     metric_config=grader,
                     metric_value=round(float(graded["accuracy"]), 4),
                     metric_args={

@@ -39,6 +39,7 @@ class BenchmarkEvalCallback(TrainerCallback):
         self.benchmarks = resolve_benchmarks(benchmarks)
         # Read (and fetched, verified) now, so a bad data_dir or a missing file fails before training starts.
         self.rows = {b.name: b.load_rows(data_dir, allow_unverified)[:limit] for b in self.benchmarks}
+        self.limit = limit
         self.every_steps = every_steps
         self.settings = SamplingSettings(max_new_tokens=max_new_tokens)
         self.grader = grader
@@ -59,7 +60,7 @@ class BenchmarkEvalCallback(TrainerCallback):
                 completions = backend.generate(prompts, 1, greedy=True, settings=self.settings)[: len(share)]
                 predictions = dict(gather_object([(row["idx"], texts) for row, texts in zip(share, completions)]))
                 scored = score_rows(rows, predictions, benchmark.name)
-                summaries[benchmark.name] = {**summarize(benchmark, scored, self.grader), "limit": len(rows)}
+                summaries[benchmark.name] = {**summarize(benchmark, scored, self.grader), "limit": self.limit}
         self.last = (step, summaries)
         return summaries
 
