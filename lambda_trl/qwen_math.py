@@ -35,7 +35,7 @@ Deliberate differences from the harness:
 
 import math
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from .exact_size import exceeds_exact_size
 from .python_expressions import parse_python_expression
@@ -472,10 +472,14 @@ def _symbolic_equal(prediction: str, reference: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=64)
 def _parse(text: str):
     """The first parser that accepts the text (unescaped `\\\\` first, as written second); the text itself if none."""
+    # Cached: one comparison parses the same side in several checks, and LaTeX parsing is the slow part of a case
+    # (a second of latex2sympy for a box of 1,000 characters of prose). A text without `\\\\` is tried once.
+    candidates = dict.fromkeys((text.replace("\\\\", "\\"), text))
     for parser in (_parse_plain_number, _parse_latex, parse_python_expression):
-        for candidate in (text.replace("\\\\", "\\"), text):
+        for candidate in candidates:
             try:
                 return parser(candidate)
             except Exception:

@@ -267,3 +267,36 @@ def test_extraction_grows_linearly_with_the_text(kind):
     # 8 times the text: a linear cost grows ~8x, a quadratic one 64x
     assert ratio < 24, f"{kind}: 8x the text cost {ratio:.1f}x"
     assert _cost(long) < 0.25
+
+
+def _batch_seconds(completions: list[str], grader: str) -> float:
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        boxed_math_reward(completions, solution=["12"] * len(completions), grader=grader)
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+@pytest.mark.parametrize(
+    "kind, grader",
+    [
+        ("digits", "math-verify"),
+        ("digits", "qwen-math"),
+        ("open braces", "math-verify"),
+        ("open braces", "qwen-math"),
+        ("prose", "math-verify"),
+        # Not ("prose", "qwen-math"): a box of prose is parsed by latex2sympy2 (0.6 s for 500 characters, 2 s for
+        # 4,000), which the case's 3 s cap bounds; 32 such cases take minutes, too long for `make test`.
+    ],
+)
+def test_a_batch_through_the_workers_grows_linearly_with_its_text(kind, grader):
+    # Extraction here, the comparison in the workers: both inside the cost of a batch.
+    unit = DEGENERATE[kind]
+
+    def batch(length):
+        return [f"{unit * (length // len(unit))} \\boxed{{{unit * (length // len(unit))} {i}}}" for i in range(32)]
+
+    _batch_seconds(batch(1_000), grader)  # workers started
+    ratio = _batch_seconds(batch(8_000), grader) / max(_batch_seconds(batch(1_000), grader), 1e-3)
+    assert ratio < 24, f"{kind} under {grader}: 8x the text cost {ratio:.1f}x"
